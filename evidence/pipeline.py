@@ -1,0 +1,194 @@
+"""From rows to a record: JSON Schema check, GX suite, status, population, idempotency key.
+
+This is the one place that decides a record's status, so every source gets the same rules:
+- the source could not be read -> ``error`` with the source's code and message (never pass/fail);
+- the payload breaks its schema -> ``error`` (malformed evidence is not evidence);
+- no resources -> ``not_applicable``;
+- any row fails, or the GX suite fails -> ``fail``, naming the resources;
+- otherwise rows that could not be read -> ``error``; else ``pass``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from evidence import __version__
+from evidence.canonical import canonical_bytes, sha256_hex
+from evidence.records import (
+    ApiCall,
+    BlobRef,
+    GxSummary,
+    Population,
+    Provenance,
+    RecordDraft,
+    SourceError,
+    Status,
+    Validation,
+)
+from evidence.registry import EvidenceType
+from evidence.validation import has_suite, run_suite, schema_errors
+
+MAX_NAMED = 10
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where and why a collection ran: Airflow fills the task fields, the CLI a run id of its own."""
+
+    run_id: str
+    dag_id: str | None = None
+    task_id: str | None = None
+    map_index: int | None = None
+    try_number: int | None = None
+    executor: str | None = None
+    host: str = field(default_factory=socket.gethostname)
+    tool: str = f"evidence {__version__}"
+
+    def provenance(self, api_calls: Sequence[ApiCall]) -> Provenance:
+        return Provenance(
+            host=self.host,
+            executor=self.executor,
+            dag_id=self.dag_id,
+            run_id=self.run_id,
+            task_id=self.task_id,
+            map_index=self.map_index,
+            try_number=self.try_number,
+            tool=self.tool,
+            api_calls=tuple(api_calls),
+        )
+
+    @classmethod
+    def from_env(cls, run_id: str) -> RunContext:
+        return cls(run_id=os.environ.get("EVIDENCE_RUN_ID", run_id))
+
+
+@dataclass(frozen=True)
+class PreparedRecord:
+    """A draft plus the bytes it points at, ready for ``store.append``."""
+
+    draft: RecordDraft
+    payload: bytes
+    attachments: dict[str, bytes] = field(default_factory=dict)  # sha256 hex -> bytes
+
+
+def control_ids_for(type_id: str) -> tuple[str, ...]:
+    """The catalog is the one place that maps evidence types to controls."""
+    from evidence.catalog import load_catalog
+
+    return tuple(c.id for c in load_catalog().controls_for_evidence_type(type_id))
+
+
+def idempotency_key(evidence_type: str, target: dict[str, str], context: RunContext) -> str:
+    """Same type, target and task (whatever the try) -> same key: a retried task appends nothing new."""
+    return sha256_hex(
+        canonical_bytes(
+            {
+                "evidence_type": evidence_type,
+                "target": target,
+                "dag_id": context.dag_id,
+                "run_id": context.run_id,
+                "task_id": context.task_id,
+                "map_index": context.map_index,
+            }
+        )
+    )
+
+
+def _name_rows(rows: Sequence[dict[str, Any]]) -> str:
+    named = [f"{r.get('resource')} ({r.get('reason')})" if r.get("reason") else str(r.get("resource")) for r in rows]
+    text = ", ".join(named[:MAX_NAMED])
+    if len(named) > MAX_NAMED:
+        text += f", and {len(named) - MAX_NAMED} more"
+    return text
+
+
+def decide(
+    etype: EvidenceType,
+    rows: Sequence[dict[str, Any]],
+    gx: GxSummary | None,
+    error: SourceError | None,
+    schema_problems: Sequence[str],
+) -> tuple[Status, str, Population]:
+    counts = Counter(Status(r.get("status", Status.ERROR)) for r in rows)
+    population = Population(total=len(rows), by_status=dict(counts))
+    kind = etype.resource_kind
+    if error is not None:
+        reason = f"could not collect {etype.id}: {error.code}: {error.message}"
+        if error.permission:
+            reason += f" (missing permission {error.permission})"
+        return Status.ERROR, reason, population
+    if schema_problems:
+        return Status.ERROR, "payload failed its JSON Schema: " + "; ".join(schema_problems[:5]), population
+    if not rows:
+        return Status.NOT_APPLICABLE, f"no {kind}s in this target", population
+    failing = [r for r in rows if r.get("status") == Status.FAIL]
+    if failing:
+        return Status.FAIL, f"{len(failing)} of {len(rows)} {kind}s fail: {_name_rows(failing)}", population
+    if gx is not None and not gx.success:
+        return Status.FAIL, "evidence does not prove the control: " + ", ".join(gx.failed_expectations), population
+    erroring = [r for r in rows if r.get("status") == Status.ERROR]
+    if erroring:
+        return Status.ERROR, f"could not read {len(erroring)} of {len(rows)} {kind}s: {_name_rows(erroring)}", population
+    if counts.get(Status.NOT_APPLICABLE, 0) == len(rows):
+        return Status.NOT_APPLICABLE, f"the control does not apply to any of {len(rows)} {kind}s", population
+    return Status.PASS, f"all {counts.get(Status.PASS, 0)} applicable {kind}s pass", population
+
+
+def build_record(
+    etype: EvidenceType,
+    *,
+    rows: Sequence[dict[str, Any]],
+    target: dict[str, str],
+    observed_at: datetime,
+    context: RunContext,
+    api_calls: Sequence[ApiCall] = (),
+    error: SourceError | None = None,
+    period_start: datetime | None = None,
+    period_end: datetime | None = None,
+    run_gx: bool = True,
+) -> PreparedRecord:
+    payload_obj: dict[str, Any] = {"evidence_type": etype.id, "target": target, "rows": list(rows)}
+    if error is not None:
+        payload_obj["error"] = error.model_dump(mode="json")
+        problems: list[str] = []
+    else:
+        problems = schema_errors(etype.id, payload_obj)
+    gx_summary: GxSummary | None = None
+    attachments: dict[str, bytes] = {}
+    refs: list[BlobRef] = []
+    if error is None and not problems and rows and run_gx and has_suite(etype.id):
+        gx_summary, gx_full = run_suite(etype.id, list(rows))
+        gx_bytes = json.dumps(gx_full, sort_keys=True, default=str).encode()
+        digest = sha256_hex(gx_bytes)
+        attachments[digest] = gx_bytes
+        refs.append(BlobRef(sha256=digest, size=len(gx_bytes), media_type="application/json", role="gx-result"))
+    status, reason, population = decide(etype, rows, gx_summary, error, problems)
+    payload = canonical_bytes(payload_obj)
+    draft = RecordDraft(
+        evidence_type=etype.id,
+        control_ids=control_ids_for(etype.id),
+        collector=etype.collector,
+        collector_version=__version__,
+        target=target,
+        observed_at=observed_at,
+        period_start=period_start or observed_at,
+        period_end=period_end or observed_at,
+        status=status,
+        reason=reason,
+        error=error,
+        population=population,
+        payload_sha256=sha256_hex(payload),
+        payload_size=len(payload),
+        attachments=tuple(refs),
+        validation=Validation(schema_valid=not problems, schema_errors=tuple(problems), gx=gx_summary),
+        provenance=context.provenance(api_calls),
+        idempotency_key=idempotency_key(etype.id, target, context),
+    )
+    return PreparedRecord(draft=draft, payload=payload, attachments=attachments)

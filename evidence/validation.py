@@ -1,0 +1,149 @@
+"""Payload checks: a JSON Schema per evidence type (well formed and complete?) and a Great
+Expectations suite per evidence type (does it prove the control?).
+
+GX Core is imported lazily (about 2.5-6 s) and one ephemeral context is reused per process. All rows
+of one collection are validated in one GX run: the cost is mostly fixed per expectation, nearly flat
+in the number of rows.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from evidence.errors import CatalogError, SchemaValidationError
+from evidence.records import GxSummary
+from evidence.registry import SCHEMAS_DIR
+
+SCHEMA_DIR = SCHEMAS_DIR / "schemas"
+SUITE_DIR = SCHEMAS_DIR / "suites"
+
+
+@lru_cache(maxsize=1)
+def _registry() -> Registry:  # type: ignore[type-arg]
+    """Every schema file by its ``$id``, so type schemas can ``$ref`` the shared definitions."""
+    resources = []
+    for path in sorted(SCHEMA_DIR.glob("*.json")):
+        doc = json.loads(path.read_text())
+        if "$id" in doc:
+            resources.append((doc["$id"], Resource.from_contents(doc)))
+    return Registry().with_resources(resources)
+
+
+@lru_cache(maxsize=None)
+def _validator(type_id: str) -> Draft202012Validator:
+    path = SCHEMA_DIR / f"{type_id}.schema.json"
+    if not path.exists():
+        raise CatalogError(f"evidence type {type_id!r} has no JSON Schema at {path}")
+    schema = json.loads(path.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=_registry())
+
+
+def _where(error: Any) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path]
+    return ("payload" + "".join(parts)) if parts else "payload"
+
+
+def schema_errors(type_id: str, payload: Any, *, limit: int = 20) -> list[str]:
+    """Every way ``payload`` breaks its schema, each naming the field (``payload.rows[3].kms_key``)."""
+    found = sorted(_validator(type_id).iter_errors(payload), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"{_where(e)}: {e.message}" for e in found[:limit]]
+
+
+def check_payload(type_id: str, payload: Any) -> None:
+    errors = schema_errors(type_id, payload)
+    if errors:
+        raise SchemaValidationError(type_id, errors)
+
+
+def has_suite(type_id: str) -> bool:
+    return (SUITE_DIR / f"{type_id}.json").exists()
+
+
+@lru_cache(maxsize=None)
+def _suite_dict(type_id: str) -> dict[str, Any]:
+    path = SUITE_DIR / f"{type_id}.json"
+    if not path.exists():
+        raise CatalogError(f"evidence type {type_id!r} has no GX suite at {path}")
+    doc: dict[str, Any] = json.loads(path.read_text())
+    return doc
+
+
+_gx_lock = threading.Lock()
+_gx_state: dict[str, Any] = {}
+
+
+def _batch_definition() -> Any:
+    """One ephemeral GX context and pandas batch definition per process (GX is not thread-safe)."""
+    if "bd" not in _gx_state:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        asset = context.data_sources.add_pandas("evidence").add_dataframe_asset("rows")
+        _gx_state["bd"] = asset.add_batch_definition_whole_dataframe("all_rows")
+        _gx_state["gx"] = gx
+    return _gx_state["bd"]
+
+
+def _suite(type_id: str) -> Any:
+    key = f"suite:{type_id}"
+    if key not in _gx_state:
+        gx = _gx_state["gx"]
+        doc = dict(_suite_dict(type_id))
+        doc.setdefault("name", type_id)
+        doc.pop("id", None)
+        _gx_state[key] = gx.ExpectationSuite(**doc)
+    return _gx_state[key]
+
+
+def run_suite(type_id: str, rows: list[dict[str, Any]], *, index_column: str = "resource") -> tuple[GxSummary, dict[str, Any]]:
+    """Validate all rows of one collection in a single GX run.
+
+    Returns the summary kept in the record and the full GX result (stored as a blob beside it).
+    Unexpected rows are reported by ``index_column`` so a failing expectation names the resources.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    with _gx_lock:
+        batch_definition = _batch_definition()
+        suite = _suite(type_id)
+        for expectation in suite.expectations:
+            column = getattr(expectation, "column", None)
+            if column is not None and column not in frame.columns:
+                # A column no row carries is a null column: expectations must see it, not crash.
+                frame[column] = None
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        result_format: dict[str, Any] = {"result_format": "COMPLETE"}
+        if index_column in frame.columns:
+            result_format["unexpected_index_column_names"] = [index_column]
+        result = batch.validate(suite, result_format=result_format)
+    full = result.to_json_dict()
+    failed = []
+    for item in full.get("results", []):
+        if not item.get("success"):
+            config = item.get("expectation_config", {})
+            column = config.get("kwargs", {}).get("column")
+            failed.append(f"{config.get('type')}({column})" if column else str(config.get("type")))
+    stats = full.get("statistics", {})
+    summary = GxSummary(
+        success=bool(full.get("success")),
+        evaluated=int(stats.get("evaluated_expectations", 0)),
+        successful=int(stats.get("successful_expectations", 0)),
+        failed_expectations=tuple(failed),
+        suite=type_id,
+    )
+    return summary, full
+
+
+def suite_path(type_id: str) -> Path:
+    return SUITE_DIR / f"{type_id}.json"

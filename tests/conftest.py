@@ -1,0 +1,45 @@
+"""Shared fixtures. Real servers only: a moto server process per test worker, the machine's PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.servers import MotoServer, pg_available, pg_database
+
+# boto3 must never find real credentials or talk to real AWS from a test.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    """One moto server per test worker. Tests that seed state call ``moto.reset()`` first."""
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> str:
+    if not pg_available():
+        pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable; the test command starts it (scripts/test)")
+    return "ok"
+
+
+@pytest.fixture
+def pg_url(pg_admin: str) -> Iterator[str]:
+    """An SQLAlchemy URL to a fresh, empty PostgreSQL database."""
+    with pg_database() as url:
+        yield url
