@@ -1,0 +1,679 @@
+"""``EvidenceStore``: one interface over SQLite or PostgreSQL (SQLAlchemy Core) plus a blob store.
+
+Append protocol (``append_batch``):
+
+1. check every item outside any lock: the payload's JSON Schema (unless the record is an ``error``
+   record or the payload is not JSON), the payload and attachment digests and sizes;
+2. write the blobs (content addressed, idempotent, durable before step 3);
+3. one database transaction: take the append lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL
+   ``pg_advisory_xact_lock``), read the latest signed tree head with its compact-range frontier, skip
+   drafts whose idempotency key is already stored, ``seal()`` the rest with consecutive ``seq`` and one
+   ``recorded_at``, insert them, extend the frontier, sign and insert the new tree head, commit.
+
+A process killed anywhere in this leaves either nothing or the whole batch (plus, at worst, orphan
+blobs from step 2). Appenders in several processes serialise on the lock, so ``seq`` is gapless and an
+idempotency key is never stored twice (the unique index backs that up).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, overload
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, Row, Select, and_, func, select, text
+from sqlalchemy import exc as sa_exc
+
+from evidence import merkle
+from evidence.canonical import canonical_bytes, sha256_hex, utc_iso, utcnow
+from evidence.errors import (
+    AppendOnlyViolation,
+    ConfigError,
+    RecordNotFound,
+    SchemaValidationError,
+    StoreError,
+)
+from evidence.merkle import CompactRange
+from evidence.pipeline import PreparedRecord
+from evidence.records import EvidenceRecord, Status, seal
+from evidence.signing import SignedTreeHead, Signer, TreeHead, Verifier
+from evidence.store import schema
+from evidence.store.blobs import BlobStore, check_digest
+from evidence.store.results import (
+    AppendResult,
+    ConsistencyProof,
+    InclusionProof,
+    SigningKeyEntry,
+    VerifyReport,
+)
+from evidence.store.schema import blob_refs, records, signing_keys, tree_heads
+from evidence.validation import check_payload
+
+# Advisory lock keys (per database): one for appends, one for schema creation.
+APPEND_LOCK_KEY = 0x45564944_00000001
+SCHEMA_LOCK_KEY = 0x45564944_00000002
+
+_KEY_CHUNK = 500
+_ULID_PREFIX = re.compile(r"[0-9A-HJKMNP-TV-Z]{1,26}")
+
+_RECORD_COLUMNS = (records.c.seq, records.c.record_json, records.c.leaf_hash)
+
+
+class AmbiguousRecordId(RecordNotFound):
+    """A record id prefix that matches more than one record."""
+
+
+def _is_json_media_type(media_type: str) -> bool:
+    base = media_type.split(";", 1)[0].strip().lower()
+    return base == "application/json" or base.endswith("+json")
+
+
+def _first_line(exc: BaseException) -> str:
+    message = str(getattr(exc, "orig", None) or exc).strip()
+    return message.splitlines()[0] if message else type(exc).__name__
+
+
+def _record_from_row(record_json: str, leaf_hash: str, seq: int | None = None) -> EvidenceRecord:
+    try:
+        data = json.loads(record_json)
+        data["leaf_hash"] = leaf_hash
+        return EvidenceRecord.model_validate(data)
+    except (ValueError, TypeError, ValidationError) as exc:
+        where = f"record at seq {seq}" if seq is not None else "a stored record"
+        raise StoreError(f"{where} cannot be read back ({exc}); run `evidence verify`") from exc
+
+
+def _sth_from_row(row: Row[Any]) -> SignedTreeHead:
+    head = TreeHead(size=int(row.size), root_hash=row.root_hash, timestamp=row.timestamp, key_id=row.key_id)
+    return SignedTreeHead(head=head, signature=row.signature)
+
+
+class _StoredLeaves(Sequence[bytes]):
+    """Leaf hashes ``[start, stop)`` of the store, read lazily.
+
+    ``merkle.inclusion_proof``/``consistency_proof`` slice this and hash each slice once while streaming
+    it from the database, so a proof over a million records never holds them in memory.
+    """
+
+    def __init__(self, store: EvidenceStore, start: int, stop: int) -> None:
+        self._store = store
+        self._start = start
+        self._stop = stop
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> _StoredLeaves: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | _StoredLeaves:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                raise ValueError("stored leaves support contiguous slices only")
+            return _StoredLeaves(self._store, self._start + start, self._start + max(start, stop))
+        position = index + len(self) if index < 0 else index
+        if not 0 <= position < len(self):
+            raise IndexError(index)
+        return next(iter(_StoredLeaves(self._store, self._start + position, self._start + position + 1)))
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._start >= self._stop:
+            return
+        stmt = (
+            select(records.c.leaf_hash)
+            .where(records.c.seq >= self._start, records.c.seq < self._stop)
+            .order_by(records.c.seq)
+        )
+        with self._store._read() as conn:
+            for row in conn.execution_options(yield_per=5000).execute(stmt):
+                yield bytes.fromhex(row[0])
+
+
+class EvidenceStore:
+    """The tamper-evident evidence store. Open it with :func:`evidence.store.open_store`."""
+
+    def __init__(self, engine: Engine, blobs: BlobStore, signer: Signer | None, *, display_url: str) -> None:
+        self.engine = engine
+        self.blobs = blobs
+        self.signer = signer
+        self.url = display_url  # password masked; safe for messages
+        self.dialect = engine.dialect.name
+        self._key_registered = False
+
+    # ------------------------------------------------------------------------------------------------
+    # connections and errors
+
+    def _translate(self, exc: sa_exc.DBAPIError, action: str) -> StoreError:
+        message = _first_line(exc)
+        if schema.APPEND_ONLY_MESSAGE in str(exc.orig):
+            return AppendOnlyViolation(f"{action} refused by {self.url}: {message}")
+        if isinstance(exc, sa_exc.IntegrityError):
+            return StoreError(f"{action} on {self.url} violates a uniqueness rule: {message}")
+        return StoreError(f"{action} failed on {self.url}: {message}")
+
+    @contextmanager
+    def _db_errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sa_exc.DBAPIError as exc:
+            raise self._translate(exc, action) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read transaction on one consistent snapshot."""
+        with self._db_errors("reading the evidence store"), self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _locked(self, key: int) -> Iterator[Connection]:
+        """A write transaction holding the store's append (or schema) lock until commit."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn = conn.execution_options(evidence_sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+                yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A SQLAlchemy connection in one transaction, for reporting queries of other modules.
+
+        Database errors become StoreError; a write refused by the append-only triggers raises
+        AppendOnlyViolation (and the transaction is rolled back).
+        """
+        with self._db_errors("statement"), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # ------------------------------------------------------------------------------------------------
+    # schema and keys
+
+    def _initialise(self, *, create: bool) -> None:
+        try:
+            with self.engine.connect() as conn:
+                version = schema.stored_schema_version(conn)
+                missing = schema.missing_triggers(conn) if version is not None else ["all"]
+                conn.rollback()
+        except sa_exc.DBAPIError as exc:
+            raise StoreError(f"cannot open evidence store {self.url}: {_first_line(exc)}") from exc
+        if version is not None and version > schema.SCHEMA_VERSION:
+            raise ConfigError(
+                f"evidence store {self.url} has schema version {version}; this code supports up to "
+                f"{schema.SCHEMA_VERSION}: upgrade the evidence package"
+            )
+        if version is None and not create:
+            raise ConfigError(f"{self.url} is not an evidence store (no schema); open it with create=True")
+        if create and missing:
+            action = f"creating the evidence store schema in {self.url}"
+            with self._db_errors(action), self._locked(SCHEMA_LOCK_KEY) as conn:
+                schema.create_schema(conn, now=utc_iso(utcnow()))
+                if self.dialect == "postgresql":
+                    for table, name in sorted(schema.expected_triggers("postgresql")):
+                        conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
+        if create and self.signer is not None:
+            with self._db_errors("registering the signing key"), self.engine.connect() as conn, conn.begin():
+                self._register_key(conn)
+
+    def _register_key(self, conn: Connection) -> None:
+        """Record the signer's public key (insert-only; concurrent openers may race: first wins)."""
+        if self._key_registered or self.signer is None:
+            return
+        signer = self.signer
+        found = conn.execute(
+            select(signing_keys.c.key_id).where(signing_keys.c.key_id == signer.key_id)
+        ).first()
+        if found is None:
+            row = {
+                "key_id": signer.key_id,
+                "public_pem": signer.public_pem().decode("ascii"),
+                "added_at": utc_iso(utcnow()),
+            }
+            if self.dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                conn.execute(pg_insert(signing_keys).values(row).on_conflict_do_nothing())
+            else:
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                conn.execute(sqlite_insert(signing_keys).values(row).on_conflict_do_nothing())
+        self._key_registered = True
+
+    def schema_version(self) -> int | None:
+        with self._read() as conn:
+            return schema.stored_schema_version(conn)
+
+    # ------------------------------------------------------------------------------------------------
+    # append
+
+    def _require_signer(self) -> Signer:
+        if self.signer is None:
+            raise ConfigError(
+                f"evidence store {self.url} was opened without a signing key, so it cannot append; "
+                "set EVIDENCE_SIGNING_KEY (PEM text or file:/path)"
+            )
+        return self.signer
+
+    def _check_prepared(self, prepared: PreparedRecord) -> dict[str, bytes]:
+        """Refuse an item before anything is written; return the blobs it needs (digest -> bytes)."""
+        draft = prepared.draft
+        payload_digest = sha256_hex(prepared.payload)
+        if payload_digest != draft.payload_sha256:
+            raise StoreError(
+                f"record {draft.id} ({draft.evidence_type}): payload bytes hash to {payload_digest}, "
+                f"but the draft says payload_sha256={draft.payload_sha256}"
+            )
+        if len(prepared.payload) != draft.payload_size:
+            raise StoreError(
+                f"record {draft.id}: payload is {len(prepared.payload)} bytes, "
+                f"the draft says {draft.payload_size}"
+            )
+        if draft.status != Status.ERROR and _is_json_media_type(draft.payload_media_type):
+            try:
+                document = json.loads(prepared.payload)
+            except ValueError as exc:
+                raise SchemaValidationError(
+                    draft.evidence_type, [f"payload: not valid JSON ({exc})"]
+                ) from exc
+            try:
+                check_payload(draft.evidence_type, document)
+            except SchemaValidationError as exc:
+                exc.add_note(f"record {draft.id} was not appended (nothing was written)")
+                raise
+        needed = {draft.payload_sha256: prepared.payload}
+        referenced = set()
+        for ref in draft.attachments:
+            referenced.add(ref.sha256)
+            data = prepared.attachments.get(ref.sha256)
+            if data is None:
+                # A reference to a blob stored earlier (e.g. a shared document): it must be there, intact.
+                self.blobs.get(ref.sha256)
+                continue
+            actual = sha256_hex(data)
+            if actual != ref.sha256:
+                raise StoreError(f"record {draft.id}: attachment {ref.name or ref.sha256} hashes to {actual}")
+            if len(data) != ref.size:
+                raise StoreError(
+                    f"record {draft.id}: attachment {ref.sha256} is {len(data)} bytes, "
+                    f"its reference says {ref.size}"
+                )
+            needed[ref.sha256] = data
+        extra = set(prepared.attachments) - referenced
+        if extra:
+            raise StoreError(
+                f"record {draft.id}: attachment bytes {sorted(extra)} are not referenced "
+                "by the draft's attachments"
+            )
+        return needed
+
+    def append(self, prepared: PreparedRecord) -> AppendResult:
+        return self.append_batch([prepared])[0]
+
+    def append_batch(self, items: Sequence[PreparedRecord]) -> list[AppendResult]:
+        """Append many records in one transaction (one signed tree head). Results in input order."""
+        if not items:
+            return []
+        signer = self._require_signer()
+        unique: dict[str, PreparedRecord] = {}
+        blobs: dict[str, bytes] = {}
+        for prepared in items:
+            key = prepared.draft.idempotency_key
+            if key in unique:
+                continue  # the same key twice in one batch: one record (the first)
+            blobs.update(self._check_prepared(prepared))
+            unique[key] = prepared
+        self.blobs.put_many(blobs)
+        with self._db_errors("appending to the evidence store"), self._locked(APPEND_LOCK_KEY) as conn:
+            results = self._append_locked(conn, signer, list(unique.values()))
+        first_seen: set[str] = set()
+        out: list[AppendResult] = []
+        for prepared in items:
+            key = prepared.draft.idempotency_key
+            result = results[key]
+            if key in first_seen and result.created:
+                result = AppendResult(record=result.record, created=False)
+            first_seen.add(key)
+            out.append(result)
+        return out
+
+    def _append_locked(
+        self, conn: Connection, signer: Signer, items: list[PreparedRecord]
+    ) -> dict[str, AppendResult]:
+        self._register_key(conn)
+        compact = self._current_frontier(conn)
+        results: dict[str, AppendResult] = {}
+        keys = [p.draft.idempotency_key for p in items]
+        for start in range(0, len(keys), _KEY_CHUNK):
+            chunk = keys[start : start + _KEY_CHUNK]
+            stmt = select(records.c.idempotency_key, *_RECORD_COLUMNS).where(
+                records.c.idempotency_key.in_(chunk)
+            )
+            for row in conn.execute(stmt):
+                results[row.idempotency_key] = AppendResult(
+                    _record_from_row(row.record_json, row.leaf_hash, row.seq), created=False
+                )
+        recorded_at = utcnow()
+        record_rows: list[dict[str, Any]] = []
+        ref_rows: list[dict[str, Any]] = []
+        for prepared in items:
+            key = prepared.draft.idempotency_key
+            if key in results:
+                continue
+            seq = compact.size
+            record = seal(prepared.draft, seq=seq, recorded_at=recorded_at)
+            leaf_data = record.leaf_data()
+            leaf = merkle.leaf_hash(leaf_data)
+            if leaf.hex() != record.leaf_hash:
+                raise StoreError(f"record {record.id}: sealed leaf hash does not match its leaf data")
+            compact.append(leaf)
+            record_rows.append(
+                {
+                    "seq": seq,
+                    "id": record.id,
+                    "evidence_type": record.evidence_type,
+                    "status": record.status.value,
+                    "observed_at": utc_iso(record.observed_at),
+                    "recorded_at": utc_iso(record.recorded_at),
+                    "target": canonical_bytes(record.target).decode("utf-8"),
+                    "control_ids": canonical_bytes(list(record.control_ids)).decode("utf-8"),
+                    "idempotency_key": key,
+                    "payload_sha256": record.payload_sha256,
+                    "leaf_hash": record.leaf_hash,
+                    "record_json": leaf_data.decode("utf-8"),
+                }
+            )
+            ref_rows.append({"seq": seq, "position": 0, "sha256": record.payload_sha256})
+            for position, ref in enumerate(record.attachments, start=1):
+                ref_rows.append({"seq": seq, "position": position, "sha256": ref.sha256})
+            results[key] = AppendResult(record=record, created=True)
+        if record_rows:
+            conn.execute(records.insert(), record_rows)
+            conn.execute(blob_refs.insert(), ref_rows)
+            sth = signer.sign_head(compact.size, compact.root(), timestamp=recorded_at)
+            conn.execute(
+                tree_heads.insert(),
+                {
+                    "size": sth.head.size,
+                    "root_hash": sth.head.root_hash,
+                    "timestamp": sth.head.timestamp,
+                    "key_id": sth.head.key_id,
+                    "signature": sth.signature,
+                    "frontier": json.dumps([h.hex() for h in compact.to_list()]),
+                },
+            )
+        return results
+
+    def _current_frontier(self, conn: Connection) -> CompactRange:
+        """The frontier of the latest signed head, after checking it agrees with the records table."""
+        head = conn.execute(
+            select(tree_heads.c.size, tree_heads.c.root_hash, tree_heads.c.frontier)
+            .order_by(tree_heads.c.size.desc())
+            .limit(1)
+        ).first()
+        max_seq = conn.execute(select(func.max(records.c.seq))).scalar()
+        stored = 0 if max_seq is None else int(max_seq) + 1
+        size = 0 if head is None else int(head.size)
+        if stored != size:
+            raise StoreError(
+                f"evidence store {self.url} is inconsistent: its records end at seq {stored - 1} but the "
+                f"latest signed tree head covers {size} records; refusing to append (run `evidence verify`)"
+            )
+        if head is None:
+            return CompactRange()
+        try:
+            compact = CompactRange.from_list(size, [bytes.fromhex(h) for h in json.loads(head.frontier)])
+        except (ValueError, TypeError) as exc:
+            raise StoreError(
+                f"tree head of size {size} in {self.url} has an unreadable frontier: {exc}"
+            ) from exc
+        if compact.root().hex() != head.root_hash:
+            raise StoreError(
+                f"tree head of size {size} in {self.url}: its frontier does not produce its root; "
+                "refusing to append (run `evidence verify`)"
+            )
+        return compact
+
+    # ------------------------------------------------------------------------------------------------
+    # reads
+
+    def get(self, record_id: str) -> EvidenceRecord:
+        """A record by its id or by a unique prefix of it (case-insensitive)."""
+        wanted = record_id.strip().upper()
+        if not _ULID_PREFIX.fullmatch(wanted):
+            raise RecordNotFound(f"{record_id!r} is not a record id (ids are 26-character ULIDs)")
+        with self._read() as conn:
+            if len(wanted) == 26:
+                row = conn.execute(select(*_RECORD_COLUMNS).where(records.c.id == wanted)).first()
+                if row is None:
+                    raise RecordNotFound(f"no record {wanted} in {self.url}")
+                return _record_from_row(row.record_json, row.leaf_hash, row.seq)
+            stmt = (
+                select(records.c.id, *_RECORD_COLUMNS)
+                .where(records.c.id >= wanted, records.c.id < wanted + "~")
+                .order_by(records.c.id)
+                .limit(6)
+            )
+            rows = conn.execute(stmt).all()
+        if not rows:
+            raise RecordNotFound(f"no record id starts with {wanted} in {self.url}")
+        if len(rows) > 1:
+            shown = ", ".join(r.id for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+            raise AmbiguousRecordId(f"record id prefix {wanted} is ambiguous: it matches {shown}")
+        return _record_from_row(rows[0].record_json, rows[0].leaf_hash, rows[0].seq)
+
+    def _select_records(
+        self,
+        *,
+        evidence_type: str | None,
+        status: Status | str | None,
+        control_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        target: Mapping[str, str] | None,
+    ) -> Select[Any]:
+        conditions = []
+        if evidence_type is not None:
+            conditions.append(records.c.evidence_type == evidence_type)
+        if status is not None:
+            conditions.append(records.c.status == Status(status).value)
+        if control_id is not None:
+            conditions.append(records.c.control_ids.contains(json.dumps(control_id), autoescape=True))
+        if since is not None:
+            conditions.append(records.c.observed_at >= utc_iso(since))
+        if until is not None:
+            conditions.append(records.c.observed_at < utc_iso(until))
+        if target is not None:
+            conditions.append(records.c.target == canonical_bytes(dict(target)).decode("utf-8"))
+        stmt = select(*_RECORD_COLUMNS)
+        if conditions:
+            stmt = stmt.where(and_(*conditions))
+        return stmt
+
+    def iter_records(
+        self,
+        *,
+        evidence_type: str | None = None,
+        status: Status | str | None = None,
+        control_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        target: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[EvidenceRecord]:
+        """Stream records in log order (``newest_first`` reverses it), a few hundred rows at a time.
+
+        ``since``/``until`` bound ``observed_at`` (since inclusive, until exclusive); ``target`` matches
+        the whole target dict; ``control_id`` matches records serving that control.
+        """
+        stmt = self._select_records(
+            evidence_type=evidence_type,
+            status=status,
+            control_id=control_id,
+            since=since,
+            until=until,
+            target=target,
+        )
+        stmt = stmt.order_by(records.c.seq.desc() if newest_first else records.c.seq)
+        if limit is not None and control_id is None:
+            stmt = stmt.limit(limit)
+        produced = 0
+        if limit is not None and limit <= 0:
+            return
+        with self._read() as conn:
+            for row in conn.execution_options(yield_per=500).execute(stmt):
+                record = _record_from_row(row.record_json, row.leaf_hash, row.seq)
+                if control_id is not None and control_id not in record.control_ids:
+                    continue  # the SQL filter is a substring match on JSON text; this one is exact
+                yield record
+                produced += 1
+                if limit is not None and produced >= limit:
+                    return
+
+    def latest(self, evidence_type: str | None = None) -> list[EvidenceRecord]:
+        """The newest record (by ``observed_at``, then ``seq``) per (evidence_type, target)."""
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=(records.c.evidence_type, records.c.target),
+                order_by=(records.c.observed_at.desc(), records.c.seq.desc()),
+            )
+            .label("rank")
+        )
+        inner = select(*_RECORD_COLUMNS, records.c.evidence_type, records.c.target, rank)
+        if evidence_type is not None:
+            inner = inner.where(records.c.evidence_type == evidence_type)
+        ranked = inner.subquery()
+        stmt = (
+            select(ranked.c.seq, ranked.c.record_json, ranked.c.leaf_hash)
+            .where(ranked.c.rank == 1)
+            .order_by(ranked.c.evidence_type, ranked.c.target)
+        )
+        with self._read() as conn:
+            return [_record_from_row(r.record_json, r.leaf_hash, r.seq) for r in conn.execute(stmt)]
+
+    def count(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(records)).scalar_one())
+
+    def read_blob(self, sha256: str) -> bytes:
+        """A payload or attachment by digest, checked against it (BlobError if missing or altered)."""
+        return self.blobs.get(check_digest(sha256))
+
+    def tree_head(self) -> SignedTreeHead | None:
+        """The latest signed tree head (None for an empty store)."""
+        with self._read() as conn:
+            row = conn.execute(select(tree_heads).order_by(tree_heads.c.size.desc()).limit(1)).first()
+        return None if row is None else _sth_from_row(row)
+
+    def tree_heads(self) -> Iterator[SignedTreeHead]:
+        """Every signed tree head, oldest (smallest) first."""
+        with self._read() as conn:
+            for row in conn.execution_options(yield_per=1000).execute(
+                select(tree_heads).order_by(tree_heads.c.size)
+            ):
+                yield _sth_from_row(row)
+
+    def _head_at(self, conn: Connection, size: int | None) -> SignedTreeHead:
+        stmt = select(tree_heads)
+        stmt = (
+            stmt.order_by(tree_heads.c.size.desc()).limit(1)
+            if size is None
+            else stmt.where(tree_heads.c.size == size)
+        )
+        row = conn.execute(stmt).first()
+        if row is None:
+            if size is None:
+                raise StoreError(f"evidence store {self.url} has no signed tree head yet (it is empty)")
+            near = conn.execute(
+                select(tree_heads.c.size).order_by(func.abs(tree_heads.c.size - size)).limit(3)
+            ).scalars()
+            sizes = ", ".join(str(s) for s in sorted(near)) or "none"
+            raise StoreError(f"no signed tree head of size {size} in {self.url} (nearest sizes: {sizes})")
+        return _sth_from_row(row)
+
+    def inclusion_proof(self, record_id: str, tree_size: int | None = None) -> InclusionProof:
+        """Prove that a record is in the tree signed at ``tree_size`` (default: the latest head)."""
+        record = self.get(record_id)
+        with self._read() as conn:
+            head = self._head_at(conn, tree_size)
+            record_json = conn.execute(
+                select(records.c.record_json).where(records.c.seq == record.seq)
+            ).scalar_one()
+        size = head.head.size
+        if record.seq >= size:
+            raise StoreError(
+                f"record {record.id} (seq {record.seq}) was appended after the tree head of size {size}"
+            )
+        path = merkle.inclusion_proof(record.seq, _StoredLeaves(self, 0, size))
+        return InclusionProof(
+            record_id=record.id,
+            leaf_index=record.seq,
+            tree_size=size,
+            leaf_hash=record.leaf_hash,
+            hashes=tuple(h.hex() for h in path),
+            tree_head=head,
+            record_json=record_json,
+        )
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        """Prove that the tree signed at ``new_size`` (default: latest) extends the one at ``old_size``."""
+        with self._read() as conn:
+            old_head = self._head_at(conn, old_size)
+            new_head = self._head_at(conn, new_size)
+        if old_head.head.size > new_head.head.size:
+            raise StoreError(
+                f"cannot prove consistency from {old_head.head.size} to the smaller tree {new_head.head.size}"
+            )
+        size = new_head.head.size
+        path = merkle.consistency_proof(old_head.head.size, size, _StoredLeaves(self, 0, size))
+        return ConsistencyProof(
+            old_size=old_head.head.size,
+            new_size=size,
+            hashes=tuple(h.hex() for h in path),
+            old_head=old_head,
+            new_head=new_head,
+        )
+
+    def public_keys(self) -> list[SigningKeyEntry]:
+        """Every key that has signed (or may sign) this store's tree heads, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(select(signing_keys).order_by(signing_keys.c.added_at, signing_keys.c.key_id))
+            return [SigningKeyEntry(r.key_id, r.public_pem, r.added_at) for r in rows]
+
+    def verify(
+        self,
+        *,
+        trusted_keys: Sequence[Verifier] | None = None,
+        check_blobs: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VerifyReport:
+        """Check the whole store, streaming; see :mod:`evidence.store.verify`."""
+        from evidence.store.verify import verify_store
+
+        return verify_store(self, trusted_keys=trusted_keys, check_blobs=check_blobs, progress=progress)
+
+    # ------------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.blobs.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> EvidenceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"EvidenceStore({self.url!r}, blobs={self.blobs.describe()!r})"
