@@ -102,7 +102,10 @@ def idempotency_key(evidence_type: str, target: dict[str, str], context: RunCont
 
 
 def _name_rows(rows: Sequence[dict[str, Any]]) -> str:
-    named = [f"{r.get('resource')} ({r.get('reason')})" if r.get("reason") else str(r.get("resource")) for r in rows]
+    named = [
+        f"{r.get('resource')} ({r.get('reason')})" if r.get("reason") else str(r.get("resource"))
+        for r in rows
+    ]
     text = ", ".join(named[:MAX_NAMED])
     if len(named) > MAX_NAMED:
         text += f", and {len(named) - MAX_NAMED} more"
@@ -132,13 +135,43 @@ def decide(
     if failing:
         return Status.FAIL, f"{len(failing)} of {len(rows)} {kind}s fail: {_name_rows(failing)}", population
     if gx is not None and not gx.success:
-        return Status.FAIL, "evidence does not prove the control: " + ", ".join(gx.failed_expectations), population
+        return (
+            Status.FAIL,
+            "evidence does not prove the control: " + ", ".join(gx.failed_expectations),
+            population,
+        )
     erroring = [r for r in rows if r.get("status") == Status.ERROR]
     if erroring:
-        return Status.ERROR, f"could not read {len(erroring)} of {len(rows)} {kind}s: {_name_rows(erroring)}", population
+        return (
+            Status.ERROR,
+            f"could not read {len(erroring)} of {len(rows)} {kind}s: {_name_rows(erroring)}",
+            population,
+        )
     if counts.get(Status.NOT_APPLICABLE, 0) == len(rows):
         return Status.NOT_APPLICABLE, f"the control does not apply to any of {len(rows)} {kind}s", population
     return Status.PASS, f"all {counts.get(Status.PASS, 0)} applicable {kind}s pass", population
+
+
+def _attach(attachments: dict[str, bytes], refs: list[BlobRef], data: bytes, role: str) -> None:
+    digest = sha256_hex(data)
+    attachments[digest] = data
+    refs.append(BlobRef(sha256=digest, size=len(data), media_type="application/json", role=role))
+
+
+def summarise_calls(calls: Sequence[ApiCall]) -> list[ApiCall]:
+    """One entry per (service, operation, region, HTTP status, error code) with a count; the first
+    request id is kept as an example. The full log, every request id, is the "api-calls" blob."""
+    groups: dict[tuple[Any, ...], ApiCall] = {}
+    for call in calls:
+        key = (call.service, call.operation, call.region, call.http_status, call.error_code)
+        seen = groups.get(key)
+        if seen is None:
+            groups[key] = call.model_copy(update={"params": {}, "count": 1})
+        else:
+            groups[key] = seen.model_copy(
+                update={"count": seen.count + 1, "attempts": seen.attempts + call.attempts}
+            )
+    return sorted(groups.values(), key=lambda c: (c.service, c.operation, c.region or "", c.error_code or ""))
 
 
 def build_record(
@@ -163,12 +196,14 @@ def build_record(
     gx_summary: GxSummary | None = None
     attachments: dict[str, bytes] = {}
     refs: list[BlobRef] = []
-    if error is None and not problems and rows and run_gx and has_suite(etype.id):
-        gx_summary, gx_full = run_suite(etype.id, list(rows))
-        gx_bytes = json.dumps(gx_full, sort_keys=True, default=str).encode()
-        digest = sha256_hex(gx_bytes)
-        attachments[digest] = gx_bytes
-        refs.append(BlobRef(sha256=digest, size=len(gx_bytes), media_type="application/json", role="gx-result"))
+    # GX judges the evidence that was read: rows that could not be read are errors, not proof either way.
+    readable = [r for r in rows if r.get("status") != Status.ERROR]
+    if error is None and not problems and readable and run_gx and has_suite(etype.id):
+        gx_summary, gx_full = run_suite(etype.id, readable)
+        _attach(attachments, refs, json.dumps(gx_full, sort_keys=True, default=str).encode(), "gx-result")
+    if api_calls:
+        call_log = canonical_bytes([c.model_dump(mode="json", exclude={"count"}) for c in api_calls])
+        _attach(attachments, refs, call_log, "api-calls")
     status, reason, population = decide(etype, rows, gx_summary, error, problems)
     payload = canonical_bytes(payload_obj)
     draft = RecordDraft(
@@ -188,7 +223,7 @@ def build_record(
         payload_size=len(payload),
         attachments=tuple(refs),
         validation=Validation(schema_valid=not problems, schema_errors=tuple(problems), gx=gx_summary),
-        provenance=context.provenance(api_calls),
+        provenance=context.provenance(summarise_calls(api_calls)),
         idempotency_key=idempotency_key(etype.id, target, context),
     )
     return PreparedRecord(draft=draft, payload=payload, attachments=attachments)

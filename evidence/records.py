@@ -53,6 +53,9 @@ class ApiCall(_Frozen):
     http_status: int | None = None
     error_code: str | None = None
     attempts: int = 1
+    # In a record's provenance, calls are summarised per (service, operation, region, status, error):
+    # ``count`` says how many; the full call log (every request id) is the record's "api-calls" blob.
+    count: int = 1
 
 
 class Provenance(_Frozen):

@@ -1,10 +1,10 @@
 """The evidence type registry: every evidence type is declared, and found without magic.
 
-An evidence type declares its id, the API calls and permissions it needs,
-its freshness and a pure mapping function; its JSON Schema and GX suite live under
-``evidence_schemas/`` named after the id. Which controls it serves is data, in the catalog
-(``evidence_schemas/catalog.yaml``), so a mapping changes without touching code. Collector modules register their types with
-``@evidence_type(...)`` when imported; :func:`load_all` imports the modules named in the
+An evidence type declares its id, the API calls and permissions it needs, its freshness and a pure
+mapping function; its JSON Schema and GX suite live under ``evidence_schemas/`` named after the id.
+Which controls it serves is data, in the catalog (``evidence_schemas/catalog.yaml``), so a mapping
+changes without touching code. Collector modules register their types with ``@evidence_type(...)``
+when imported; :func:`load_all` imports the modules named in the
 ``evidence.collectors`` entry-point group (ours are declared in pyproject.toml, third parties add
 their own), so listing types imports collector modules, which import nothing heavy at top level.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -37,6 +37,15 @@ class ApiPermission:
     permission: str  # IAM action, e.g. "s3:GetEncryptionConfiguration"
     # Error codes that mean "the setting is absent" (a finding, not a failure to collect).
     not_found_codes: tuple[str, ...] = ()
+    # False: the evidence type can still be judged without this call (it refines the result).
+    required: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"{self.service}:{self.operation}"
+
+    def optional(self) -> ApiPermission:
+        return replace(self, required=False)
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,9 @@ _LOADED = False
 def register(etype: EvidenceType) -> EvidenceType:
     existing = _TYPES.get(etype.id)
     if existing is not None and existing.mapper is not etype.mapper:
-        raise CatalogError(f"evidence type {etype.id!r} is declared twice ({existing.collector}, {etype.collector})")
+        raise CatalogError(
+            f"evidence type {etype.id!r} is declared twice ({existing.collector}, {etype.collector})"
+        )
     _TYPES[etype.id] = etype
     return etype
 
@@ -120,7 +131,9 @@ def load_all() -> Mapping[str, EvidenceType]:
             try:
                 importlib.import_module(ep.value.split(":")[0])
             except ImportError as exc:
-                raise CatalogError(f"collector plugin {ep.name!r} ({ep.value}) cannot be imported: {exc}") from exc
+                raise CatalogError(
+                    f"collector plugin {ep.name!r} ({ep.value}) cannot be imported: {exc}"
+                ) from exc
         _LOADED = True
     return dict(_TYPES)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ def _registry() -> Registry:  # type: ignore[type-arg]
     return Registry().with_resources(resources)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(type_id: str) -> Draft202012Validator:
     path = SCHEMA_DIR / f"{type_id}.schema.json"
     if not path.exists():
@@ -67,7 +67,7 @@ def has_suite(type_id: str) -> bool:
     return (SUITE_DIR / f"{type_id}.json").exists()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _suite_dict(type_id: str) -> dict[str, Any]:
     path = SUITE_DIR / f"{type_id}.json"
     if not path.exists():
@@ -105,7 +105,9 @@ def _suite(type_id: str) -> Any:
     return _gx_state[key]
 
 
-def run_suite(type_id: str, rows: list[dict[str, Any]], *, index_column: str = "resource") -> tuple[GxSummary, dict[str, Any]]:
+def run_suite(
+    type_id: str, rows: list[dict[str, Any]], *, index_column: str = "resource"
+) -> tuple[GxSummary, dict[str, Any]]:
     """Validate all rows of one collection in a single GX run.
 
     Returns the summary kept in the record and the full GX result (stored as a blob beside it).

@@ -34,7 +34,9 @@ def moto() -> Iterator[MotoServer]:
 @pytest.fixture(scope="session")
 def pg_admin() -> str:
     if not pg_available():
-        pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable; the test command starts it (scripts/test)")
+        pytest.fail(
+            "PostgreSQL on 127.0.0.1:5432 is not reachable; the test command starts it (scripts/test)"
+        )
     return "ok"
 
 

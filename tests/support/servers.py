@@ -25,14 +25,15 @@ def free_port() -> int:
 class MotoServer:
     """``moto_server`` in its own process (its own GIL), like a real remote API."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
+        self.extra_env = env or {}
         self.url = f"http://127.0.0.1:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> MotoServer:
         exe = Path(sys.executable).with_name("moto_server")
-        env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "false"}
+        env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "false", **self.extra_env}
         self._proc = subprocess.Popen(
             [str(exe), "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
@@ -65,8 +66,8 @@ class MotoServer:
 
 
 @contextmanager
-def moto_server() -> Iterator[MotoServer]:
-    server = MotoServer().start()
+def moto_server(env: dict[str, str] | None = None) -> Iterator[MotoServer]:
+    server = MotoServer(env=env).start()
     try:
         yield server
     finally:

@@ -1,0 +1,64 @@
+"""A sample AWS estate for the demo and the tests: compliant and non-compliant resources for every
+check, seeded into an emulator (moto server). Never point this at a real account.
+
+Each service module has ``seed(session, regions) -> Expected`` where Expected maps an evidence type to
+the resources that must pass and must fail, so tests can assert that every non-compliant resource
+yields a failing record that names it and nothing compliant fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Expected:
+    passing: set[str] = field(default_factory=set)
+    failing: set[str] = field(default_factory=set)
+
+
+Expectations = dict[str, Expected]
+Seeder = Callable[[Any, tuple[str, ...]], Expectations]
+
+
+def _seeders() -> dict[str, Seeder]:
+    from collectors.aws.demo import s3
+
+    return {"aws.s3": s3.seed}
+
+
+def seed_estate(
+    endpoint_url: str,
+    regions: tuple[str, ...] = ("us-east-1", "eu-west-1"),
+    services: list[str] | None = None,
+) -> Expectations:
+    """Seed every (or the named) service's sample resources into the emulator at ``endpoint_url``."""
+    import boto3
+
+    if not endpoint_url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+        raise ValueError(f"refusing to seed a demo estate anywhere but a loopback emulator: {endpoint_url}")
+    session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name=regions[0])
+    expectations: Expectations = {}
+    for name, seeder in _seeders().items():
+        if services is None or name in services:
+            expectations.update(seeder(_EndpointSession(session, endpoint_url), regions))
+    return expectations
+
+
+class _EndpointSession:
+    """A boto3 session whose clients all talk to the emulator."""
+
+    def __init__(self, session: Any, endpoint_url: str) -> None:
+        self._session = session
+        self.endpoint_url = endpoint_url
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        from collectors.aws.core import pin_endpoint
+
+        client = self._session.client(
+            service, region_name=region or self._session.region_name, endpoint_url=self.endpoint_url
+        )
+        pin_endpoint(client, self.endpoint_url)
+        return client

@@ -1,0 +1,1 @@
+"""Evidence people provide: attestations (a statement and a document) and control exceptions."""
