@@ -3,66 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+
+from collectors.aws.demo.emulator import MotoServer, free_port
+
+__all__ = ["PG_ADMIN_URL", "MotoServer", "free_port", "moto_server", "pg_available", "pg_database"]
 
 PG_ADMIN_URL = os.environ.get("EVIDENCE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class MotoServer:
-    """``moto_server`` in its own process (its own GIL), like a real remote API."""
-
-    def __init__(self, port: int | None = None, env: dict[str, str] | None = None) -> None:
-        self.port = port or free_port()
-        self.extra_env = env or {}
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> MotoServer:
-        exe = Path(sys.executable).with_name("moto_server")
-        env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "false", **self.extra_env}
-        self._proc = subprocess.Popen(
-            [str(exe), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1).close()
-                return self
-            except OSError:
-                if self._proc.poll() is not None:
-                    raise RuntimeError(f"moto_server exited with {self._proc.returncode}") from None
-                time.sleep(0.1)
-        raise RuntimeError("moto_server did not start within 30 s")
-
-    def reset(self) -> None:
-        req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        urllib.request.urlopen(req, timeout=10).close()
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-            self._proc = None
 
 
 @contextmanager
