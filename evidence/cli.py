@@ -668,13 +668,12 @@ def main() -> None:
     except typer.Abort:
         err.print("aborted")
         sys.exit(2)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show(file=sys.stderr)
-            sys.exit(2)
-        raise
+    except typer.TyperException as exc:  # usage errors (typer's vendored click) have show()
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show(file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ SUITE_DIR = SCHEMAS_DIR / "suites"
 
 
 @lru_cache(maxsize=1)
-def _registry() -> Registry:  # type: ignore[type-arg]
+def _registry() -> Registry:
     """Every schema file by its ``$id``, so type schemas can ``$ref`` the shared definitions."""
     resources = []
     for path in sorted(SCHEMA_DIR.glob("*.json")):
