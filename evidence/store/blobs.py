@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
+import errno
 import hashlib
 import os
 import re
@@ -123,6 +124,50 @@ def read_verified(path: Path, digest: str) -> BlobCheck:
     return BlobCheck(digest, "ok")
 
 
+def new_token() -> str:
+    return f"{os.getpid()}.{secrets.token_hex(4)}"
+
+
+def write_temp_files(
+    root: str, blobs: Mapping[str, bytes], token: str, *, fsync_each: bool = False
+) -> list[tuple[str, str]]:
+    """Write each blob that is not stored yet to ``<root>/<xx>/.<digest>.<token>.tmp``.
+
+    Module level and string paths so worker processes can run it (see ``evidence.store.prepare``).
+    Returns (temporary path, final path) pairs; on error removes what it wrote and re-raises OSError.
+    The bytes are hashed again here: a blob's name must be its content's digest, whoever computed it.
+    """
+    pending: list[tuple[str, str]] = []
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        for digest, data in blobs.items():
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise OSError(errno.EINVAL, f"bytes do not hash to {digest}", digest)
+            directory = f"{root}/{digest[:2]}"
+            final = f"{directory}/{digest}"
+            if os.path.exists(final):  # noqa: PTH110
+                continue  # content addressed: the same name is the same bytes (verify checks)
+            tmp = f"{directory}/.{digest}.{token}.tmp"
+            try:
+                fd = os.open(tmp, flags, 0o444)
+            except FileNotFoundError:
+                os.makedirs(directory, exist_ok=True)  # noqa: PTH103
+                fd = os.open(tmp, flags, 0o444)
+            pending.append((tmp, final))
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if fsync_each:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+    except OSError:
+        FolderBlobStore.discard(pending)
+        raise
+    return pending
+
+
 class FolderBlobStore(BlobStore):
     """Blobs as read-only files ``<root>/<first two hex chars>/<digest>``."""
 
@@ -143,19 +188,10 @@ class FolderBlobStore(BlobStore):
             raise ConfigError(f"cannot create blob folder {self.root}: {exc.strerror or exc}") from exc
         if create and not os.access(self.root, os.W_OK | os.X_OK):
             raise ConfigError(f"blob folder {self.root} is not writable")
-        self._known_dirs: set[str] = set()
 
     def path_for(self, digest: str) -> Path:
         check_digest(digest)
         return self.root / digest[:2] / digest
-
-    def _dir(self, digest: str) -> Path:
-        sub = digest[:2]
-        path = self.root / sub
-        if sub not in self._known_dirs:
-            path.mkdir(exist_ok=True)
-            self._known_dirs.add(sub)
-        return path
 
     def _syncfs(self) -> None:
         fd = os.open(self.root, os.O_RDONLY)
@@ -174,42 +210,47 @@ class FolderBlobStore(BlobStore):
         finally:
             os.close(fd)
 
-    def put_many(self, blobs: Mapping[str, bytes]) -> int:
-        pending: list[tuple[Path, Path]] = []
-        token = f"{os.getpid()}.{secrets.token_hex(4)}"
+    def stage(self, blobs: Mapping[str, bytes]) -> list[tuple[str, str]]:
+        """Write every blob not stored yet to a temporary file beside its final name (not durable)."""
+        for digest in blobs:
+            check_digest(digest)
         try:
-            for digest, data in blobs.items():
-                final = self.path_for(digest)
-                if final.exists():
-                    continue  # content addressed: the same name is the same bytes (verify checks)
-                tmp = self._dir(digest) / f".{digest}.{token}.tmp"
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
-                pending.append((tmp, final))
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    if self.sync == "file":
-                        os.fsync(fd)
-                finally:
-                    os.close(fd)
-            if not pending:
-                return 0
+            return write_temp_files(str(self.root), blobs, new_token(), fsync_each=self.sync == "file")
+        except OSError as exc:
+            raise BlobError(
+                f"cannot write blob to {exc.filename or self.root}: {exc.strerror or exc}"
+            ) from exc
+
+    def publish(self, pending: Sequence[tuple[str, str]]) -> None:
+        """Make staged blobs durable and give them their names (then durable again). Before COMMIT."""
+        if not pending:
+            return
+        try:
             if self.sync == "batch":
                 self._syncfs()
             for tmp, final in pending:
-                tmp.replace(final)
+                os.replace(tmp, final)  # noqa: PTH105 - plain strings from the staging step
             if self.sync == "batch":
                 self._syncfs()
             elif self.sync == "file":
-                for directory in {final.parent for _, final in pending}:
-                    self._fsync_dir(directory)
+                for directory in {os.path.dirname(final) for _, final in pending}:  # noqa: PTH120
+                    self._fsync_dir(Path(directory))
         except OSError as exc:
-            for tmp, _ in pending:
-                with contextlib.suppress(OSError):
-                    tmp.unlink(missing_ok=True)
-            where = exc.filename or self.root
-            raise BlobError(f"cannot write blob to {where}: {exc.strerror or exc}") from exc
+            self.discard(pending)
+            raise BlobError(
+                f"cannot write blob to {exc.filename or self.root}: {exc.strerror or exc}"
+            ) from exc
+
+    @staticmethod
+    def discard(pending: Sequence[tuple[str, str]]) -> None:
+        """Remove staged temporary files (an append that failed before publishing)."""
+        for tmp, _ in pending:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # noqa: PTH108
+
+    def put_many(self, blobs: Mapping[str, bytes]) -> int:
+        pending = self.stage(blobs)
+        self.publish(pending)
         return len(pending)
 
     def get(self, digest: str) -> bytes:

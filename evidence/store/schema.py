@@ -50,7 +50,6 @@ records = Table(
     Column("leaf_hash", Text, nullable=False),  # hex of SHA-256(0x00 || record_json)
     Column("record_json", Text, nullable=False),  # the exact canonical leaf-data bytes
     Index("ix_records_type_seq", "evidence_type", "seq"),
-    Index("ix_records_status_seq", "status", "seq"),
     Index("ix_records_observed_at", "observed_at"),
     # latest(): newest record per (evidence_type, target)
     Index("ix_records_type_target_observed", "evidence_type", "target", "observed_at", "seq"),
@@ -115,10 +114,11 @@ def _sqlite_trigger_ddl() -> list[str]:
     return statements
 
 
+# %% because the DDL goes through the driver's paramstyle (psycopg: %s), which unescapes it.
 _PG_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION evidence_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}: % on % refused', TG_OP, TG_TABLE_NAME
+    RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}: %% on %% refused', TG_OP, TG_TABLE_NAME
         USING ERRCODE = 'insufficient_privilege';
 END
 $$

@@ -39,10 +39,10 @@ from evidence.errors import (
 )
 from evidence.merkle import CompactRange
 from evidence.pipeline import PreparedRecord
-from evidence.records import EvidenceRecord, Status, seal
+from evidence.records import EvidenceRecord, Status, seal_with_leaf_data
 from evidence.signing import SignedTreeHead, Signer, TreeHead, Verifier
 from evidence.store import schema
-from evidence.store.blobs import BlobStore, check_digest
+from evidence.store.blobs import BlobStore, FolderBlobStore, check_digest
 from evidence.store.results import (
     AppendResult,
     ConsistencyProof,
@@ -61,6 +61,7 @@ _KEY_CHUNK = 500
 _ULID_PREFIX = re.compile(r"[0-9A-HJKMNP-TV-Z]{1,26}")
 
 _RECORD_COLUMNS = (records.c.seq, records.c.record_json, records.c.leaf_hash)
+_RECORD_COLUMN_NAMES = tuple(c.name for c in records.columns)
 
 
 class AmbiguousRecordId(RecordNotFound):
@@ -140,7 +141,14 @@ class _StoredLeaves(Sequence[bytes]):
 class EvidenceStore:
     """The tamper-evident evidence store. Open it with :func:`evidence.store.open_store`."""
 
-    def __init__(self, engine: Engine, blobs: BlobStore, signer: Signer | None, *, display_url: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        blobs: BlobStore,
+        signer: Signer | None,
+        *,
+        display_url: str,
+    ) -> None:
         self.engine = engine
         self.blobs = blobs
         self.signer = signer
@@ -215,7 +223,7 @@ class EvidenceStore:
         if version is None and not create:
             raise ConfigError(f"{self.url} is not an evidence store (no schema); open it with create=True")
         if create and missing:
-            action = f"creating the evidence store schema in {self.url}"
+            action = "creating the evidence store schema"
             with self._db_errors(action), self._locked(SCHEMA_LOCK_KEY) as conn:
                 schema.create_schema(conn, now=utc_iso(utcnow()))
                 if self.dialect == "postgresql":
@@ -264,8 +272,32 @@ class EvidenceStore:
             )
         return self.signer
 
-    def _check_prepared(self, prepared: PreparedRecord) -> dict[str, bytes]:
-        """Refuse an item before anything is written; return the blobs it needs (digest -> bytes)."""
+    @staticmethod
+    def _needs_schema_check(prepared: PreparedRecord) -> bool:
+        """Error records carry the source's failure, not evidence; non-JSON payloads have no schema."""
+        draft = prepared.draft
+        return draft.status != Status.ERROR and _is_json_media_type(draft.payload_media_type)
+
+    @staticmethod
+    def _schema_error(prepared: PreparedRecord, problems: list[str]) -> SchemaValidationError:
+        error = SchemaValidationError(prepared.draft.evidence_type, problems)
+        error.add_note(f"record {prepared.draft.id} was not appended (nothing was written)")
+        return error
+
+    def _check_schema(self, prepared: PreparedRecord) -> None:
+        draft = prepared.draft
+        try:
+            document = json.loads(prepared.payload)
+        except ValueError as exc:
+            raise self._schema_error(prepared, [f"payload: not valid JSON ({exc})"]) from exc
+        try:
+            check_payload(draft.evidence_type, document)
+        except SchemaValidationError as exc:
+            exc.add_note(f"record {draft.id} was not appended (nothing was written)")
+            raise
+
+    def _check_digests(self, prepared: PreparedRecord) -> dict[str, bytes]:
+        """Refuse an item whose bytes and draft disagree; return the blobs it needs (digest -> bytes)."""
         draft = prepared.draft
         payload_digest = sha256_hex(prepared.payload)
         if payload_digest != draft.payload_sha256:
@@ -278,18 +310,6 @@ class EvidenceStore:
                 f"record {draft.id}: payload is {len(prepared.payload)} bytes, "
                 f"the draft says {draft.payload_size}"
             )
-        if draft.status != Status.ERROR and _is_json_media_type(draft.payload_media_type):
-            try:
-                document = json.loads(prepared.payload)
-            except ValueError as exc:
-                raise SchemaValidationError(
-                    draft.evidence_type, [f"payload: not valid JSON ({exc})"]
-                ) from exc
-            try:
-                check_payload(draft.evidence_type, document)
-            except SchemaValidationError as exc:
-                exc.add_note(f"record {draft.id} was not appended (nothing was written)")
-                raise
         needed = {draft.payload_sha256: prepared.payload}
         referenced = set()
         for ref in draft.attachments:
@@ -320,21 +340,29 @@ class EvidenceStore:
         return self.append_batch([prepared])[0]
 
     def append_batch(self, items: Sequence[PreparedRecord]) -> list[AppendResult]:
-        """Append many records in one transaction (one signed tree head). Results in input order."""
+        """Append many records in one transaction (one signed tree head). Results in input order.
+
+        Nothing is written when any item is refused (schema, digests). The same idempotency key twice
+        in one batch makes one record; a key already stored returns the stored record.
+        """
         if not items:
             return []
         signer = self._require_signer()
         unique: dict[str, PreparedRecord] = {}
-        blobs: dict[str, bytes] = {}
+        blobs_per_item: list[dict[str, bytes]] = []
         for prepared in items:
             key = prepared.draft.idempotency_key
             if key in unique:
                 continue  # the same key twice in one batch: one record (the first)
-            blobs.update(self._check_prepared(prepared))
+            blobs_per_item.append(self._check_digests(prepared))
             unique[key] = prepared
-        self.blobs.put_many(blobs)
+        todo = list(unique.values())
+        staged = self._check_and_stage(todo, blobs_per_item)
+        folder = self.blobs if isinstance(self.blobs, FolderBlobStore) else None
+        if folder is not None:
+            folder.publish(staged)  # durable and named before the transaction that references them
         with self._db_errors("appending to the evidence store"), self._locked(APPEND_LOCK_KEY) as conn:
-            results = self._append_locked(conn, signer, list(unique.values()))
+            results = self._append_locked(conn, signer, todo)
         first_seen: set[str] = set()
         out: list[AppendResult] = []
         for prepared in items:
@@ -345,6 +373,28 @@ class EvidenceStore:
             first_seen.add(key)
             out.append(result)
         return out
+
+    def _check_and_stage(
+        self, todo: list[PreparedRecord], blobs_per_item: list[dict[str, bytes]]
+    ) -> list[tuple[str, str]]:
+        """Schema-check every item, then write the blobs: staged only for a folder (the caller
+        publishes them right before the transaction), put for S3 (each put is durable on its own).
+
+        The JSON Schema check is the largest cost of an append (jsonschema: about 30 us per payload
+        row here, 100-160 us for a 3-row record). Worker processes were tried and measured: no gain on
+        this 2-core machine (the database and other processes compete for the second core), and
+        ``spawn`` re-imports an unguarded ``__main__``; so it runs here, in order.
+        """
+        for prepared in todo:
+            if self._needs_schema_check(prepared):
+                self._check_schema(prepared)
+        all_blobs: dict[str, bytes] = {}
+        for blobs in blobs_per_item:
+            all_blobs.update(blobs)
+        if isinstance(self.blobs, FolderBlobStore):
+            return self.blobs.stage(all_blobs)
+        self.blobs.put_many(all_blobs)
+        return []
 
     def _append_locked(
         self, conn: Connection, signer: Signer, items: list[PreparedRecord]
@@ -363,42 +413,38 @@ class EvidenceStore:
                     _record_from_row(row.record_json, row.leaf_hash, row.seq), created=False
                 )
         recorded_at = utcnow()
-        record_rows: list[dict[str, Any]] = []
-        ref_rows: list[dict[str, Any]] = []
+        recorded_text = utc_iso(recorded_at)
+        record_rows: list[tuple[Any, ...]] = []
+        ref_rows: list[tuple[int, int, str]] = []
         for prepared in items:
             key = prepared.draft.idempotency_key
             if key in results:
                 continue
             seq = compact.size
-            record = seal(prepared.draft, seq=seq, recorded_at=recorded_at)
-            leaf_data = record.leaf_data()
-            leaf = merkle.leaf_hash(leaf_data)
-            if leaf.hex() != record.leaf_hash:
-                raise StoreError(f"record {record.id}: sealed leaf hash does not match its leaf data")
-            compact.append(leaf)
+            record, leaf_data = seal_with_leaf_data(prepared.draft, seq=seq, recorded_at=recorded_at)
+            compact.append(bytes.fromhex(record.leaf_hash))
             record_rows.append(
-                {
-                    "seq": seq,
-                    "id": record.id,
-                    "evidence_type": record.evidence_type,
-                    "status": record.status.value,
-                    "observed_at": utc_iso(record.observed_at),
-                    "recorded_at": utc_iso(record.recorded_at),
-                    "target": canonical_bytes(record.target).decode("utf-8"),
-                    "control_ids": canonical_bytes(list(record.control_ids)).decode("utf-8"),
-                    "idempotency_key": key,
-                    "payload_sha256": record.payload_sha256,
-                    "leaf_hash": record.leaf_hash,
-                    "record_json": leaf_data.decode("utf-8"),
-                }
+                (
+                    seq,
+                    record.id,
+                    record.evidence_type,
+                    record.status.value,
+                    utc_iso(record.observed_at),
+                    recorded_text,
+                    canonical_bytes(record.target).decode("utf-8"),
+                    canonical_bytes(list(record.control_ids)).decode("utf-8"),
+                    key,
+                    record.payload_sha256,
+                    record.leaf_hash,
+                    leaf_data.decode("utf-8"),
+                )
             )
-            ref_rows.append({"seq": seq, "position": 0, "sha256": record.payload_sha256})
+            ref_rows.append((seq, 0, record.payload_sha256))
             for position, ref in enumerate(record.attachments, start=1):
-                ref_rows.append({"seq": seq, "position": position, "sha256": ref.sha256})
+                ref_rows.append((seq, position, ref.sha256))
             results[key] = AppendResult(record=record, created=True)
         if record_rows:
-            conn.execute(records.insert(), record_rows)
-            conn.execute(blob_refs.insert(), ref_rows)
+            self._insert_rows(conn, record_rows, ref_rows)
             sth = signer.sign_head(compact.size, compact.root(), timestamp=recorded_at)
             conn.execute(
                 tree_heads.insert(),
@@ -412,6 +458,27 @@ class EvidenceStore:
                 },
             )
         return results
+
+    def _insert_rows(
+        self, conn: Connection, record_rows: list[tuple[Any, ...]], ref_rows: list[tuple[int, int, str]]
+    ) -> None:
+        """Bulk insert. PostgreSQL: COPY (measured 30 us/row against 60 for pipelined executemany and
+        290 for one multi-row VALUES statement); SQLite: executemany (already a tight C loop)."""
+        if self.dialect == "postgresql":
+            dbapi = conn.connection.driver_connection
+            assert dbapi is not None
+            with dbapi.cursor() as cursor:
+                with cursor.copy(f"COPY records ({', '.join(_RECORD_COLUMN_NAMES)}) FROM STDIN") as copy:
+                    for row in record_rows:
+                        copy.write_row(row)
+                with cursor.copy("COPY blob_refs (seq, position, sha256) FROM STDIN") as copy:
+                    for ref in ref_rows:
+                        copy.write_row(ref)
+            return
+        conn.execute(
+            records.insert(), [dict(zip(_RECORD_COLUMN_NAMES, row, strict=True)) for row in record_rows]
+        )
+        conn.execute(blob_refs.insert(), [{"seq": s, "position": p, "sha256": d} for s, p, d in ref_rows])
 
     def _current_frontier(self, conn: Connection) -> CompactRange:
         """The frontier of the latest signed head, after checking it agrees with the records table."""

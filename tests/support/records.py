@@ -123,7 +123,13 @@ def make_prepared(
         )
     observed = observed_at or (BASE_TIME + timedelta(seconds=index))
     refs = tuple(
-        BlobRef(sha256=sha256_hex(data), size=len(data), media_type="text/plain", name=f"doc-{n}.txt", role="document")
+        BlobRef(
+            sha256=sha256_hex(data),
+            size=len(data),
+            media_type="text/plain",
+            name=f"doc-{n}.txt",
+            role="document",
+        )
         for n, data in enumerate((attachments or {}).values())
     )
     draft = RecordDraft(
