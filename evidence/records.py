@@ -156,10 +156,19 @@ def record_leaf_data(record_json: dict[str, Any]) -> bytes:
 
 def seal(draft: RecordDraft, *, seq: int, recorded_at: datetime) -> EvidenceRecord:
     """Give a draft its place in the log. The store calls this inside its append transaction."""
+    return seal_with_leaf_data(draft, seq=seq, recorded_at=recorded_at)[0]
+
+
+def seal_with_leaf_data(draft: RecordDraft, *, seq: int, recorded_at: datetime) -> tuple[EvidenceRecord, bytes]:
+    """``seal()``, plus the exact leaf-data bytes it hashed (the store keeps them as the record's JSON).
+
+    Equal to ``record.leaf_data()``; returning them saves serialising the record a second time.
+    """
     from evidence.merkle import leaf_hash  # local: keeps records importable while merkle is pure
 
     body = draft.model_dump(mode="json")
     body["seq"] = seq
     body["recorded_at"] = utc_iso(recorded_at)
-    digest = leaf_hash(record_leaf_data(body)).hex()
-    return EvidenceRecord.model_validate({**body, "leaf_hash": digest})
+    data = record_leaf_data(body)
+    digest = leaf_hash(data).hex()
+    return EvidenceRecord.model_validate({**body, "leaf_hash": digest}), data
