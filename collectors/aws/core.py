@@ -141,17 +141,22 @@ class AwsConfig:
         )
 
     @classmethod
-    def from_env(cls) -> AwsConfig:
-        extra: dict[str, Any] = {}
-        if os.environ.get("EVIDENCE_AWS_REGIONS"):
-            extra["regions"] = os.environ["EVIDENCE_AWS_REGIONS"]
-        if os.environ.get("EVIDENCE_AWS_ENDPOINT_URL"):
-            extra["endpoint_url"] = os.environ["EVIDENCE_AWS_ENDPOINT_URL"]
-        if os.environ.get("EVIDENCE_AWS_ROLE_ARNS"):
-            extra["accounts"] = [a for a in os.environ["EVIDENCE_AWS_ROLE_ARNS"].split(",") if a]
-        if os.environ.get("EVIDENCE_AWS_CONCURRENCY"):
-            extra["concurrency"] = os.environ["EVIDENCE_AWS_CONCURRENCY"]
-        return cls.from_mapping(extra)
+    def from_env(cls, overrides: Mapping[str, Any] | None = None) -> AwsConfig:
+        """From ``EVIDENCE_AWS_*`` variables, with ``overrides`` (e.g. a connection's extra) on top."""
+        return cls.from_mapping({**env_mapping(), **(overrides or {})})
+
+
+def env_mapping() -> dict[str, Any]:
+    """The collector settings found in the environment, in ``AwsConfig.from_mapping``'s shape."""
+    names = {
+        "regions": "EVIDENCE_AWS_REGIONS",
+        "endpoint_url": "EVIDENCE_AWS_ENDPOINT_URL",
+        "concurrency": "EVIDENCE_AWS_CONCURRENCY",
+    }
+    extra: dict[str, Any] = {key: os.environ[var] for key, var in names.items() if os.environ.get(var)}
+    if os.environ.get("EVIDENCE_AWS_ROLE_ARNS"):
+        extra["accounts"] = [a for a in os.environ["EVIDENCE_AWS_ROLE_ARNS"].split(",") if a]
+    return extra
 
 
 class AwsClients:
