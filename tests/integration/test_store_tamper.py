@@ -12,10 +12,10 @@ import json
 import pytest
 
 from evidence.records import EvidenceRecord
-from evidence.signing import Signer, SignedTreeHead
+from evidence.signing import SignedTreeHead, Signer
 from evidence.store import EvidenceStore, VerifyReport
 from tests.support.records import make_batch
-from tests.support.store_backends import Backend, backend, test_schema  # noqa: F401
+from tests.support.store_backends import Backend
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def _only(report: VerifyReport, kind: str) -> list:
 
 
 def test_untouched_store_verifies(backend: Backend) -> None:
-    store, records = _filled(backend)
+    store, _ = _filled(backend)
     report = store.verify()
     assert report.ok, report.problems
     assert (report.records, report.blobs, report.tree_heads) == (6, 6, 2)

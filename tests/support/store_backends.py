@@ -1,12 +1,9 @@
 """Evidence store backends for tests, and the tools to tamper with them from outside our code.
 
-Test modules import the fixtures they use::
-
-    from tests.support.store_backends import backend, test_schema  # noqa: F401
-
-``backend`` is parametrised over the two production pairings: ``sqlite`` (SQLite + a blob folder) and
-``postgres`` (PostgreSQL + S3 on the moto server, bucket with Object Lock). Tampering goes through the
-database driver or the filesystem/S3 directly, the way an attacker (or an operator's slip) would.
+``tests/integration/conftest.py`` exposes the fixtures. ``backend`` is parametrised over the two
+production pairings: ``sqlite`` (SQLite + a blob folder) and ``postgres`` (PostgreSQL + S3 on the moto
+server, bucket with Object Lock). Tampering goes through the database driver or the filesystem/S3
+directly, the way an attacker (or an operator's slip) would.
 """
 
 from __future__ import annotations
@@ -68,13 +65,17 @@ class Backend:
 
     # -- raw database access (the driver, not our code) ----------------------------------------
 
-    def sql(self, statement: str, params: tuple[Any, ...] = (), *, bypass_triggers: bool = False) -> list[Any]:
+    def sql(
+        self, statement: str, params: tuple[Any, ...] = (), *, bypass_triggers: bool = False
+    ) -> list[Any]:
         """Run one statement through the driver and commit; optionally with append-only triggers off."""
         if self.name == "sqlite":
             conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))
             try:
                 if bypass_triggers:
-                    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
+                    names = [
+                        r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
+                    ]
                     for name in names:
                         conn.execute(f"DROP TRIGGER {name}")
                 rows = conn.execute(statement, params).fetchall()
