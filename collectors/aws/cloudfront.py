@@ -90,7 +90,11 @@ def https_only(snapshot: CloudFrontSnapshot) -> list[Row]:
     rows: list[Row] = []
     for distribution in snapshot.distributions.value:
         behaviours = _behaviours(distribution)
-        insecure = [f"{path}: {policy}" for path, policy in behaviours if policy not in HTTPS_POLICIES]
+        insecure = [
+            f"{path}: {policy or 'no viewer protocol policy'}"
+            for path, policy in behaviours
+            if policy not in HTTPS_POLICIES
+        ]
         certificate = distribution.get("ViewerCertificate") or {}
         custom = bool(certificate.get("ACMCertificateArn") or certificate.get("IAMCertificateId")) or (
             certificate.get("CloudFrontDefaultCertificate") is False
@@ -109,7 +113,7 @@ def https_only(snapshot: CloudFrontSnapshot) -> list[Row]:
         }
         problems = []
         if insecure:
-            problems.append(f"plain HTTP allowed ({'; '.join(insecure)})")
+            problems.append(f"not HTTPS-only ({'; '.join(insecure)})")
         if custom and not str(minimum or "").startswith(MODERN_TLS_PREFIXES):
             problems.append(
                 f"custom certificate with TLS floor {minimum or 'unset'} (needs TLSv1.2 or later)"

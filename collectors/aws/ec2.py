@@ -76,6 +76,8 @@ def _describe(protocol: str, from_port: Any, to_port: Any) -> str:
         kind = "all types" if from_port in (None, -1) else f"type {from_port}"
         code = "" if to_port in (None, -1) or from_port in (None, -1) else f" code {to_port}"
         return f"{protocol} {kind}{code}"
+    if protocol not in ("tcp", "udp"):
+        return f"protocol {protocol}"  # ESP, GRE...: no ports
     if from_port is None or to_port is None:
         return f"{protocol} all ports"
     if (from_port, to_port) in ((0, 65535), (-1, -1)):
