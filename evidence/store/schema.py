@@ -31,6 +31,10 @@ APPEND_ONLY_MESSAGE = "evidence store is append-only"
 
 # SQLite makes an INTEGER PRIMARY KEY the rowid (no second index); PostgreSQL needs 64 bits.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
+# Record ids are compared as bytes (``get`` looks a prefix up as a range): under a linguistic
+# collation such as en_US, PostgreSQL would ignore the '~' that closes the range. SQLite compares
+# bytes already.
+IdType = Text().with_variant(Text(collation="C"), "postgresql")
 
 metadata = MetaData()
 
@@ -38,7 +42,7 @@ records = Table(
     "records",
     metadata,
     Column("seq", SeqType, primary_key=True, autoincrement=False),
-    Column("id", Text, nullable=False, unique=True),
+    Column("id", IdType, nullable=False, unique=True),
     Column("evidence_type", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("observed_at", Text, nullable=False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -130,6 +131,28 @@ def test_missing_database_is_a_store_error(pg_url: str, tmp_path: Path) -> None:
 def test_create_false_on_an_empty_database(pg_url: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not an evidence store"):
         open_store(pg_url, blob_url=f"file://{tmp_path}", create=False, environ={})
+
+
+def test_id_prefix_lookup_under_a_linguistic_collation(
+    pg_admin: str, tmp_path: Path, test_schema: Path
+) -> None:
+    """Under ICU en-US, '~' sorts before letters: ids must still compare as bytes."""
+    from tests.support.servers import PG_ADMIN_URL
+
+    name = f"evtest_icu_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(
+            f'CREATE DATABASE "{name}" TEMPLATE template0 '
+            "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        )
+    url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    try:
+        with open_store(url, blob_url=f"file://{tmp_path}", signer=Signer.generate(), environ={}) as store:
+            records = [r.record for r in store.append_batch(make_batch(0, 3))]
+            assert store.get(records[2].id[:20]) == records[2]
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.slow
