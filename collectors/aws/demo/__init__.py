@@ -28,16 +28,21 @@ Seeder = Callable[[Any, tuple[str, ...]], Expectations]
 
 def _seeders() -> dict[str, Seeder]:
     from collectors.aws.demo import (
+        acm,
         backup,
         budgets,
         cloudfront,
+        cloudtrail,
         cloudwatch,
         ec2,
         elbv2,
+        iam,
+        kms,
         logs,
         rds,
         route53,
         s3,
+        secretsmanager,
         wafv2,
     )
 
@@ -53,6 +58,11 @@ def _seeders() -> dict[str, Seeder]:
         "aws.budgets": budgets.seed,
         "aws.rds": rds.seed,
         "aws.backup": backup.seed,
+        "aws.acm": acm.seed,
+        "aws.cloudtrail": cloudtrail.seed,
+        "aws.iam": iam.seed,
+        "aws.kms": kms.seed,
+        "aws.secretsmanager": secretsmanager.seed,
     }
 
 

@@ -1,0 +1,105 @@
+"""AWS answers for unit tests without a server: outcomes, botocore-stubbed clients, and a check that
+a type's JSON Schema and GX suite agree with the rows a mapping produced.
+
+``Stubber`` is botocore's own stand-in for AWS: it checks every request against the service model and
+every queued response against its output shape, so the collector's real calls, pagination and error
+sorting run against it. It replaces AWS (which cannot run here), never our code.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from collectors.aws.core import AwsAccount, AwsConfig, CallRecorder, Failed
+from collectors.aws.runner import AwsService, Unit, collect_unit
+from evidence.pipeline import PreparedRecord, RunContext
+from evidence.records import SourceError
+from evidence.registry import ApiPermission
+
+ACCOUNT = "123456789012"
+OBSERVED_AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def target(region: str = "global") -> dict[str, str]:
+    return {"account": ACCOUNT, "region": region}
+
+
+def denied(api: ApiPermission) -> Failed:
+    return Failed(
+        "access_denied",
+        SourceError(
+            code="AccessDenied",
+            message=f"User: arn:aws:sts::{ACCOUNT}:assumed-role/evidence/collector is not authorized "
+            f"to perform: {api.permission}",
+            operation=api.key,
+            permission=api.permission,
+        ),
+    )
+
+
+class StubbedClients:
+    """The ``AwsClients`` surface the collectors and the runner use, with one botocore-stubbed client
+    per (service, region). Concurrency 1, so queued answers are consumed in call order."""
+
+    def __init__(self, regions: tuple[str, ...] = ("us-east-1",)) -> None:
+        self.config = AwsConfig(regions=regions, concurrency=1, max_attempts=1)
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._stubbers: dict[tuple[str, str], Any] = {}
+
+    def _make(self, service: str, region: str) -> None:
+        import boto3
+        from botocore.config import Config
+        from botocore.stub import Stubber
+
+        session = boto3.Session(aws_access_key_id="unit", aws_secret_access_key="unit", region_name=region)
+        # One attempt: a stubbed throttling answer must not be retried into the next queued answer.
+        client = session.client(service, region_name=region, config=Config(retries={"max_attempts": 1}))
+        stubber = Stubber(client)
+        stubber.activate()
+        self._clients[(service, region)] = client
+        self._stubbers[(service, region)] = stubber
+
+    def stub(self, service: str, region: str) -> Any:
+        if (service, region) not in self._stubbers:
+            self._make(service, region)
+        return self._stubbers[(service, region)]
+
+    def client(self, service: str, region: str) -> Any:
+        self.stub(service, region)
+        return self._clients[(service, region)]
+
+    def account_id(self, recorder: CallRecorder | None = None) -> str:
+        return ACCOUNT
+
+    def assert_all_answered(self) -> None:
+        for stubber in self._stubbers.values():
+            stubber.assert_no_pending_responses()
+
+
+def collect_records(
+    clients: StubbedClients, service: AwsService, region: str, *, run_gx: bool = True
+) -> dict[str, PreparedRecord]:
+    """Run one (account, service, region) unit through the real runner: type id -> record."""
+    target_region = "global" if service.scope == "global" else region
+    unit = Unit(AwsAccount(), service, region, target_region)
+    records = collect_unit(clients, unit, RunContext(run_id="unit"), run_gx=run_gx)  # type: ignore[arg-type]
+    return {r.draft.evidence_type: r for r in records}
+
+
+def payload_rows(record: PreparedRecord) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(record.payload)["rows"]
+    return rows
+
+
+def judge(type_id: str, rows: list[dict[str, Any]]) -> tuple[list[str], bool | None]:
+    """(JSON Schema problems, GX success over the readable rows; None when nothing is readable)."""
+    from evidence.validation import run_suite, schema_errors
+
+    problems = schema_errors(type_id, {"evidence_type": type_id, "target": target(), "rows": rows})
+    readable = [r for r in rows if r["status"] != "error"]
+    if not readable:
+        return problems, None
+    summary, _ = run_suite(type_id, readable)
+    return problems, summary.success
