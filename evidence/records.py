@@ -159,7 +159,9 @@ def seal(draft: RecordDraft, *, seq: int, recorded_at: datetime) -> EvidenceReco
     return seal_with_leaf_data(draft, seq=seq, recorded_at=recorded_at)[0]
 
 
-def seal_with_leaf_data(draft: RecordDraft, *, seq: int, recorded_at: datetime) -> tuple[EvidenceRecord, bytes]:
+def seal_with_leaf_data(
+    draft: RecordDraft, *, seq: int, recorded_at: datetime
+) -> tuple[EvidenceRecord, bytes]:
     """``seal()``, plus the exact leaf-data bytes it hashed (the store keeps them as the record's JSON).
 
     Equal to ``record.leaf_data()``; returning them saves serialising the record a second time.
