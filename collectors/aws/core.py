@@ -46,6 +46,19 @@ ACCESS_DENIED_CODES = frozenset(
         "OptInRequired",
     }
 )
+# Access denied because the credentials are bad, not because a policy lacks an action: such an error
+# names no permission (adding one to a policy would not help).
+CREDENTIAL_CODES = frozenset(
+    {
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "MissingAuthenticationToken",
+    }
+)
 THROTTLING_CODES = frozenset(
     {
         "Throttling",
@@ -243,7 +256,7 @@ class AwsClients:
                 from evidence.errors import CollectionError
 
                 raise CollectionError(
-                    "sts", outcome.error.code, outcome.error.message, permission="sts:GetCallerIdentity"
+                    "sts", outcome.error.code, outcome.error.message, permission=outcome.error.permission
                 )
             assert isinstance(outcome, Found)
             self._account_id = str(outcome.value["Account"])
@@ -253,7 +266,9 @@ class AwsClients:
 def pin_endpoint(client: Any, endpoint_url: str) -> None:
     """Keep every request on ``endpoint_url``. Endpoint rules put labels before the host for some
     services (s3control: ``{AccountId}.host``), which an emulator or a private endpoint cannot serve;
-    ``inject_host_prefix=False`` does not cover rule-based prefixes, so strip them before sending."""
+    ``inject_host_prefix=False`` does not cover rule-based prefixes, so strip them. Before signing, not
+    before sending: SigV4 signs the host, and an endpoint that checks signatures (a VPC endpoint, moto
+    with IAM enforced) refuses a request whose host changed after it was signed."""
     from urllib.parse import urlsplit, urlunsplit
 
     pinned = urlsplit(endpoint_url)
@@ -263,7 +278,7 @@ def pin_endpoint(client: Any, endpoint_url: str) -> None:
         if parts.netloc != pinned.netloc and parts.netloc.endswith("." + pinned.netloc):
             request.url = urlunsplit(parts._replace(netloc=pinned.netloc))
 
-    client.meta.events.register("before-send", strip_prefix)
+    client.meta.events.register("before-sign", strip_prefix)
 
 
 def _scrub(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -302,6 +317,7 @@ class CallRecorder:
 
     def call(self, client: Any, api: ApiPermission, region: str | None, **params: Any) -> Outcome:
         from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+        from botocore.parsers import ResponseParserError  # not a BotoCoreError
 
         try:
             response = getattr(client, api.operation)(**params)
@@ -332,10 +348,12 @@ class CallRecorder:
                     code=code,
                     message=message,
                     operation=f"{api.service}:{api.operation}",
-                    permission=api.permission if kind == "access_denied" else None,
+                    permission=(
+                        api.permission if kind == "access_denied" and code not in CREDENTIAL_CODES else None
+                    ),
                 ),
             )
-        except (ConnectionError, HTTPClientError, BotoCoreError) as exc:
+        except (ConnectionError, HTTPClientError, BotoCoreError, ResponseParserError) as exc:
             # Unreachable endpoint, timeouts, a response botocore cannot parse: could not read.
             code = type(exc).__name__
             self._record(
@@ -352,7 +370,12 @@ class CallRecorder:
             )
             return Failed(
                 kind,
-                SourceError(code=code, message=str(exc)[:500], operation=f"{api.service}:{api.operation}"),
+                # The first line only: a parser error goes on with the raw body it could not read.
+                SourceError(
+                    code=code,
+                    message=(str(exc).splitlines() or [code])[0][:500],
+                    operation=f"{api.service}:{api.operation}",
+                ),
             )
         meta = response.get("ResponseMetadata", {})
         self._record(
