@@ -11,10 +11,11 @@ This is the only module that turns errors into exit codes.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -44,7 +45,9 @@ collect_app = typer.Typer(
 )
 app.add_typer(collect_app, name="collect")
 
-out = Console(soft_wrap=True)
+# Piped output keeps whole lines (Rich would otherwise wrap tables at 80 columns); COLUMNS still wins.
+_PIPE_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+out = Console(soft_wrap=True, width=_PIPE_WIDTH)
 err = Console(stderr=True, soft_wrap=True)
 
 STATUS_STYLE = {
@@ -430,11 +433,21 @@ def _report_collection(results: list[Any], as_json: bool, fail_on: str | None) -
     if as_json:
         _emit_json([{**_record_summary(r.record), "created": r.created} for r in results])
     else:
-        table = Table(title=f"{len(records)} records")
-        for column in ("type", "target", "status", "reason"):
-            table.add_column(column, overflow="fold")
+        table = Table(title=f"{len(records)} records (evidence list / show ID for the full reasons)")
+        table.add_column("type", no_wrap=True)
+        table.add_column("target", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("resources", justify="right", no_wrap=True)
+        table.add_column("reason", no_wrap=True, overflow="ellipsis", max_width=70)
         for r in records:
-            table.add_row(r.evidence_type, "/".join(r.target.values()), _styled(str(r.status)), r.reason)
+            population = r.population.total if r.population else 0
+            table.add_row(
+                r.evidence_type,
+                "/".join(r.target.values()),
+                _styled(str(r.status)),
+                str(population),
+                r.reason,
+            )
         out.print(table)
     if fail_on:
         wanted = {s.strip() for s in fail_on.split(",") if s.strip()}
@@ -634,10 +647,31 @@ def demo(
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
         with err.status("collecting AWS evidence (schema + GX checks on every payload)..."):
             prepared = collect(config, _context("demo"))
+        from evidence.attestation import accept_risk, attest
+
+        people = [
+            attest(
+                ["SEED003-SEC-01"],
+                "Threat model for the payments API reviewed and signed off (demo attestation)",
+                "Ada Lovelace",
+                role="Security Lead",
+                context=_context("demo-attest"),
+            ),
+            accept_risk(
+                ["SEED003-SEC-11"],
+                "External penetration test booked for next quarter (demo exception)",
+                "Grace Hopper",
+                datetime.now(UTC) + timedelta(days=90),
+                role="Engineering Lead",
+                context=_context("demo-exception"),
+            ),
+        ]
         with _store() as store:
             results = store.append_batch(prepared)
+            store.append_batch(people)
             err.print(f"store: {store!r}")
         _report_collection(results, False, None)
+        err.print("plus one attestation (SEED003-SEC-01) and one risk acceptance (SEED003-SEC-11)")
         posture(framework=None, controls=False, fail_on=None, as_json=False)
         verify(public_key=None, no_blobs=False, as_json=False)
         if keep_running:
