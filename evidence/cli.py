@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from evidence import __version__
 from evidence.errors import (
@@ -47,8 +48,8 @@ app.add_typer(collect_app, name="collect")
 
 # Piped output keeps whole lines (Rich would otherwise wrap tables at 80 columns); COLUMNS still wins.
 _PIPE_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
-out = Console(soft_wrap=True, width=_PIPE_WIDTH)
-err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True, width=_PIPE_WIDTH, emoji=False, highlight=False)
+err = Console(stderr=True, soft_wrap=True, emoji=False, highlight=False)
 
 STATUS_STYLE = {
     "pass": "green",
@@ -80,9 +81,13 @@ def _emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str, sort_keys=False) + "\n")
 
 
-def _styled(status: str) -> str:
-    style = STATUS_STYLE.get(status, "")
-    return f"[{style}]{status}[/{style}]" if style else status
+def _styled(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def _add_row(table: Table, *values: object) -> None:
+    """Cells from data are plain Text, so brackets in names are never read as Rich markup."""
+    table.add_row(*(v if isinstance(v, Text) else Text(str(v)) for v in values))
 
 
 @contextmanager
@@ -155,7 +160,7 @@ def catalog(
     for c in controls:
         fw = ", ".join([*c.frameworks.soc2, *c.frameworks.gdpr, *(["DR"] if c.frameworks.dr else [])])
         how = c.method.type + (": " + ", ".join(c.method.evidence_types) if c.method.evidence_types else "")
-        table.add_row(c.id, c.title, fw, how, str(c.freshness), c.owner_role)
+        _add_row(table, c.id, c.title, fw, how, str(c.freshness), c.owner_role)
     out.print(table)
 
 
@@ -183,7 +188,7 @@ def list_types(as_json: JsonOpt = False) -> None:
     for column in ("id", "collector", "title", "permissions"):
         table.add_column(column, overflow="fold")
     for t in types:
-        table.add_row(t.id, t.collector, t.title, ", ".join(t.permissions))
+        _add_row(table, t.id, t.collector, t.title, ", ".join(t.permissions))
     out.print(table)
 
 
@@ -237,7 +242,8 @@ def list_records(
         table.add_column(column, overflow="fold")
     for r in records:
         target = "/".join(r.target.values())
-        table.add_row(
+        _add_row(
+            table,
             str(r.seq),
             r.id,
             r.evidence_type,
@@ -264,7 +270,7 @@ def show(
     if as_json:
         _emit_json(body)
         return
-    out.print(f"[bold]{record.id}[/bold]  seq {record.seq}  {_styled(str(record.status))}")
+    out.print(Text.assemble((record.id, "bold"), f"  seq {record.seq}  ", _styled(str(record.status))))
     for key in (
         "evidence_type",
         "control_ids",
@@ -287,19 +293,21 @@ def show(
     ):
         value = body.get(key)
         if value not in (None, [], {}):
-            out.print(
-                f"  [bold]{key}[/bold]: {json.dumps(value) if isinstance(value, dict | list) else value}"
-            )
+            text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+            out.print(Text.assemble("  ", (key, "bold"), ": ", text))
     prov = body["provenance"]
     calls = prov.pop("api_calls", [])
-    out.print("  [bold]provenance[/bold]: " + json.dumps({k: v for k, v in prov.items() if v is not None}))
+    out.print(
+        Text.assemble("  ", ("provenance", "bold"), ": ", json.dumps({k: v for k, v in prov.items() if v}))
+    )
     for call in calls:
         out.print(
             f"    {call['service']}:{call['operation']} x{call['count']} region={call['region']} "
-            f"http={call['http_status']} error={call['error_code']} example_request_id={call['request_id']}"
+            f"http={call['http_status']} error={call['error_code']} example_request_id={call['request_id']}",
+            markup=False,
         )
     for att in body["attachments"]:
-        out.print(f"  [bold]attachment[/bold] {att['role']}: sha256:{att['sha256']} ({att['size']} bytes)")
+        out.print(f"  attachment {att['role']}: sha256:{att['sha256']} ({att['size']} bytes)", markup=False)
     if payload:
         out.print_json(data=body["payload"])
 
@@ -441,7 +449,8 @@ def _report_collection(results: list[Any], as_json: bool, fail_on: str | None) -
         table.add_column("reason", no_wrap=True, overflow="ellipsis", max_width=70)
         for r in records:
             population = r.population.total if r.population else 0
-            table.add_row(
+            _add_row(
+                table,
                 r.evidence_type,
                 "/".join(r.target.values()),
                 _styled(str(r.status)),
@@ -453,7 +462,7 @@ def _report_collection(results: list[Any], as_json: bool, fail_on: str | None) -
         wanted = {s.strip() for s in fail_on.split(",") if s.strip()}
         hits = [r for r in records if str(r.status) in wanted]
         if hits:
-            err.print(f"{len(hits)} record(s) with status in {sorted(wanted)}")
+            err.print(f"{len(hits)} record(s) with status in {sorted(wanted)}", markup=False)
             raise CheckFailed
 
 
@@ -506,9 +515,9 @@ def verify(
         }
         out.print("verified: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
         for note in body.get("notes", []) or []:
-            out.print(f"note: {note}")
+            out.print(f"note: {note}", markup=False)
     for problem in report.problems:
-        err.print(f"PROBLEM [{problem.kind}] {problem.message}")
+        err.print(f"PROBLEM [{problem.kind}] {problem.message}", markup=False)
     if not report.ok:
         err.print(f"verification FAILED: {len(report.problems)} problem(s)")
         raise CheckFailed
@@ -550,7 +559,7 @@ def posture(
         for name, counts in result.summary.items():
             if framework and name not in (framework.split(":")[0], "all"):
                 continue
-            table.add_row(name, *(str(counts[str(s)]) for s in State))
+            _add_row(table, name, *(str(counts[str(s)]) for s in State))
         out.print(table)
         if controls:
             detail = Table(show_lines=False)
@@ -560,7 +569,7 @@ def posture(
                 why = item.exception or "; ".join(
                     f"{p.need}: {p.detail}" for p in item.parts if p.state != "passing"
                 )
-                detail.add_row(item.control.id, _styled(str(item.state)), item.control.title, why[:300])
+                _add_row(detail, item.control.id, _styled(str(item.state)), item.control.title, why[:300])
             out.print(detail)
     if fail_on:
         wanted = {s.strip() for s in fail_on.split(",") if s.strip()}
@@ -570,7 +579,8 @@ def posture(
         hits = [c for c in result.controls if str(c.state) in wanted]
         if hits:
             err.print(
-                f"{len(hits)} control(s) in {sorted(wanted)}: " + ", ".join(c.control.id for c in hits[:20])
+                f"{len(hits)} control(s) in {sorted(wanted)}: " + ", ".join(c.control.id for c in hits[:20]),
+                markup=False,
             )
             raise CheckFailed
 
@@ -585,7 +595,7 @@ def tree_head(as_json: JsonOpt = False) -> None:
         _emit_json(body)
     else:
         for key, value in body.items():
-            out.print(f"{key}: {value}")
+            out.print(f"{key}: {value}", markup=False)
 
 
 @app.command()
@@ -669,7 +679,7 @@ def demo(
         with _store() as store:
             results = store.append_batch(prepared)
             store.append_batch(people)
-            err.print(f"store: {store!r}")
+            err.print(f"store: {store!r}", markup=False)
         _report_collection(results, False, None)
         err.print("plus one attestation (SEED003-SEC-01) and one risk acceptance (SEED003-SEC-11)")
         posture(framework=None, controls=False, fail_on=None, as_json=False)
