@@ -112,7 +112,7 @@ def _load_syncfs() -> Any:
 _SYNCFS = _load_syncfs()
 
 
-def read_verified(path: Path, digest: str) -> BlobCheck:
+def read_verified(path: str, digest: str) -> BlobCheck:
     """Read ``path`` and compare its SHA-256 with ``digest`` (the verify hot path for folders)."""
     try:
         with open(path, "rb") as handle:
@@ -277,8 +277,8 @@ class FolderBlobStore(BlobStore):
         return data
 
     def check_many(self, digests: Sequence[str]) -> list[BlobCheck]:
-        root = self.root
-        return [read_verified(root / d[:2] / d, d) for d in digests]
+        root = str(self.root)
+        return [read_verified(f"{root}/{d[:2]}/{d}", d) for d in digests]
 
     def iter_digests(self) -> Iterator[str]:
         try:

@@ -35,6 +35,8 @@ SeqType = BigInteger().with_variant(Integer(), "sqlite")
 # collation such as en_US, PostgreSQL would ignore the '~' that closes the range. SQLite compares
 # bytes already.
 IdType = Text().with_variant(Text(collation="C"), "postgresql")
+# Blob digests are merged against a sorted blob listing (verify's orphan scan): byte order too.
+DigestType = Text().with_variant(Text(collation="C"), "postgresql")
 
 metadata = MetaData()
 
@@ -67,7 +69,7 @@ blob_refs = Table(
     metadata,
     Column("seq", SeqType, nullable=False),
     Column("position", Integer, nullable=False),
-    Column("sha256", Text, nullable=False),
+    Column("sha256", DigestType, nullable=False),
     PrimaryKeyConstraint("seq", "position"),
     Index("ix_blob_refs_sha256", "sha256"),
 )
