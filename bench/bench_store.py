@@ -72,6 +72,18 @@ def build(store: EvidenceStore, count: int, *, batch: int, payload: int, label: 
     return count / spent
 
 
+def schema_check_cost(payload: int, sample: int = 2000) -> float:
+    """Microseconds per record that the JSON Schema check alone takes, on the same payloads."""
+    from evidence.validation import check_payload
+
+    items = [item for items in prepared_batches(0, sample, sample, payload) for item in items]
+    documents = [json.loads(item.payload) for item in items]
+    started = time.perf_counter()
+    for item, document in zip(items, documents, strict=True):
+        check_payload(item.draft.evidence_type, document)
+    return (time.perf_counter() - started) / sample * 1e6
+
+
 def single(store: EvidenceStore, count: int, *, payload: int) -> float:
     items = [item for items in prepared_batches(store.count(), count, count, payload) for item in items]
     started = time.perf_counter()
@@ -169,7 +181,14 @@ def bench_backend(
     signer = Signer.generate()
     with open_store(url, blob_url=blob_url, signer=signer, environ={}) as store:
         rate = build(store, records, batch=batch, payload=payload, label=name)
-        print(f"  append, batches of {batch}: {rate:,.0f} records/s", flush=True)
+        print(
+            f"  append, batches of {batch}: {rate:,.0f} records/s = {1e6 / rate:,.0f} us/record", flush=True
+        )
+    print(
+        "    of which the JSON Schema check alone (jsonschema, 3-row payload): "
+        f"{schema_check_cost(payload):,.0f} us/record",
+        flush=True,
+    )
     measure_verify(url, blob_url, records, folder_bytes(blob_url))
     with open_store(url, blob_url=blob_url, signer=signer, environ={}) as store:
         rate = single(store, single_count, payload=payload)
@@ -200,7 +219,7 @@ def main() -> None:
     parser.add_argument("--payload", type=int, default=2048)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the stores afterwards")
-    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--only", choices=["sqlite", "postgres"], help="run one backend")
     parser.add_argument("--child", choices=["verify", "hash"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--blob-url", help=argparse.SUPPRESS)
@@ -219,24 +238,28 @@ def main() -> None:
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="evidence-bench-"))
     install_test_schema(workdir / "schemas")
-    print(f"evidence store benchmark: {os.cpu_count()} CPUs, work folder {workdir}")
+    print(
+        f"evidence store benchmark: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+        f"work folder {workdir}"
+    )
     print(
         "(an existing folder with recently deleted files slows ext4 file creation markedly: "
         "use a fresh --workdir between runs)"
     )
     with ExitStack() as stack:
         sqlite_dir = workdir / "sqlite"
-        bench_backend(
-            "SQLite + blob folder (sync=batch)",
-            f"sqlite:///{sqlite_dir / 'evidence.db'}",
-            f"file://{sqlite_dir / 'blobs'}",
-            records=args.records,
-            big=args.big,
-            single_count=args.single,
-            batch=args.batch,
-            payload=args.payload,
-        )
-        if not args.skip_postgres:
+        if args.only != "postgres":
+            bench_backend(
+                "SQLite + blob folder (sync=batch)",
+                f"sqlite:///{sqlite_dir / 'evidence.db'}",
+                f"file://{sqlite_dir / 'blobs'}",
+                records=args.records,
+                big=args.big,
+                single_count=args.single,
+                batch=args.batch,
+                payload=args.payload,
+            )
+        if args.only != "sqlite":
             from tests.support.servers import pg_database
 
             pg_url = stack.enter_context(pg_database("evbench"))
