@@ -230,7 +230,16 @@ class EvidenceStore:
                     for table, name in sorted(schema.expected_triggers("postgresql")):
                         conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
         if create and self.signer is not None:
-            with self._db_errors("registering the signing key"), self.engine.connect() as conn, conn.begin():
+            with self._read() as conn:
+                known = conn.execute(
+                    select(signing_keys.c.key_id).where(signing_keys.c.key_id == self.signer.key_id)
+                ).first()
+            if known is not None:
+                self._key_registered = True
+                return
+            # Under the append lock: a deferred SQLite transaction that reads and then writes fails
+            # at once (no busy wait) if another process committed in between.
+            with self._db_errors("registering the signing key"), self._locked(APPEND_LOCK_KEY) as conn:
                 self._register_key(conn)
 
     def _register_key(self, conn: Connection) -> None:
