@@ -98,8 +98,9 @@ class Bucket:
         outcome = self.settings.get(GET_LOCATION.operation)
         if isinstance(outcome, Found):
             # GetBucketLocation answers None (or "") for us-east-1 and "EU" for the oldest eu-west-1 buckets.
-            constraint = outcome.value.get("LocationConstraint")
-            return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
+            constraint: str | None = outcome.value.get("LocationConstraint")
+            legacy = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}
+            return legacy.get(constraint, constraint)
         return None
 
 
