@@ -293,6 +293,16 @@ def _scrub(params: Mapping[str, Any]) -> dict[str, Any]:
     return clean
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _one_line(message: str, limit: int = 500) -> str:
+    """An error message fit for a record: a server's HTML error page (an emulator's 404, a proxy's
+    502) becomes its text on one line, bounded."""
+    text = " ".join(_TAG.sub(" ", message).split())
+    return text[:limit] or "(no message)"
+
+
 def classify(code: str, http_status: int | None) -> FailureKind:
     if code in ACCESS_DENIED_CODES or http_status in (401, 403):
         return "access_denied"
@@ -341,7 +351,7 @@ class CallRecorder:
             if code in api.not_found_codes:
                 return Absent(code)
             kind = classify(code, status)
-            message = str(err.get("Message") or exc)[:500]
+            message = _one_line(str(err.get("Message") or exc))
             return Failed(
                 kind,
                 SourceError(

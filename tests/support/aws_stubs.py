@@ -1,5 +1,5 @@
-"""AWS answers for unit tests without a server: outcomes, botocore-stubbed clients, and a check that
-a type's JSON Schema and GX suite agree with the rows a mapping produced.
+"""botocore-stubbed clients for unit tests of the AWS collectors' fetch step and the runner (the
+recorded outcomes and the schema/GX agreement check live in ``recorded_aws``).
 
 ``Stubber`` is botocore's own stand-in for AWS: it checks every request against the service model and
 every queued response against its output shape, so the collector's real calls, pagination and error
@@ -9,34 +9,12 @@ sorting run against it. It replaces AWS (which cannot run here), never our code.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
-from collectors.aws.core import AwsAccount, AwsConfig, CallRecorder, Failed
+from collectors.aws.core import AwsAccount, AwsConfig, CallRecorder
 from collectors.aws.runner import AwsService, Unit, collect_unit
 from evidence.pipeline import PreparedRecord, RunContext
-from evidence.records import SourceError
-from evidence.registry import ApiPermission
-
-ACCOUNT = "123456789012"
-OBSERVED_AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-def target(region: str = "global") -> dict[str, str]:
-    return {"account": ACCOUNT, "region": region}
-
-
-def denied(api: ApiPermission) -> Failed:
-    return Failed(
-        "access_denied",
-        SourceError(
-            code="AccessDenied",
-            message=f"User: arn:aws:sts::{ACCOUNT}:assumed-role/evidence/collector is not authorized "
-            f"to perform: {api.permission}",
-            operation=api.key,
-            permission=api.permission,
-        ),
-    )
+from tests.support.recorded_aws import ACCOUNT, OBSERVED_AT, denied, judge, target
 
 
 class StubbedClients:
@@ -93,13 +71,13 @@ def payload_rows(record: PreparedRecord) -> list[dict[str, Any]]:
     return rows
 
 
-def judge(type_id: str, rows: list[dict[str, Any]]) -> tuple[list[str], bool | None]:
-    """(JSON Schema problems, GX success over the readable rows; None when nothing is readable)."""
-    from evidence.validation import run_suite, schema_errors
-
-    problems = schema_errors(type_id, {"evidence_type": type_id, "target": target(), "rows": rows})
-    readable = [r for r in rows if r["status"] != "error"]
-    if not readable:
-        return problems, None
-    summary, _ = run_suite(type_id, readable)
-    return problems, summary.success
+__all__ = [
+    "ACCOUNT",
+    "OBSERVED_AT",
+    "StubbedClients",
+    "collect_records",
+    "denied",
+    "judge",
+    "payload_rows",
+    "target",
+]
