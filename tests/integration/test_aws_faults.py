@@ -104,8 +104,9 @@ def estate(moto: MotoServer) -> tuple[MotoServer, Expectations, Records]:
 
 
 def test_transient_faults_still_give_complete_evidence(estate) -> None:
-    """Proves: with a quarter of first attempts answered by throttling (S3 SlowDown), 503 or 500, the
-    default client configuration (adaptive retries) recovers every call, so every record is identical
+    """Proves: with a quarter of requests (at most two attempts in a row of the same call) answered by
+    throttling (S3 SlowDown), 503 or 500, the default client configuration (adaptive retries, 8
+    retries) recovers every call, so every record is identical
     (rows, status, reason, population) to the fault-free run; and every retry botocore made is in the
     records' call logs: as many retries as faults injected into the S3 calls."""
     moto, _, baseline = estate
