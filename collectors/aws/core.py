@@ -375,11 +375,11 @@ class CallRecorder:
                     error_code=code,
                 )
             )
-            kind: FailureKind = (
+            unread: FailureKind = (
                 "unreachable" if isinstance(exc, ConnectionError | HTTPClientError) else "client_error"
             )
             return Failed(
-                kind,
+                unread,
                 # The first line only: a parser error goes on with the raw body it could not read.
                 SourceError(
                     code=code,
