@@ -507,15 +507,14 @@ def verify(
     if as_json:
         _emit_json(report.to_dict())
     else:
-        body = report.to_dict()
-        counts = {
-            k: v
-            for k, v in body.items()
-            if k not in ("ok", "problems", "notes") and not isinstance(v, list | dict)
-        }
-        out.print("verified: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
-        for note in body.get("notes", []) or []:
-            out.print(f"note: {note}", markup=False)
+        out.print(
+            f"checked {report.records} records, {report.blobs} blobs, {report.tree_heads} signed tree heads "
+            f"(tree size {report.tree_size}, root {report.root_hash}) in {report.elapsed_seconds:.2f} s",
+            markup=False,
+        )
+        out.print(f"trust: {report.trust}", markup=False)
+        for notice in report.notices:
+            out.print(f"notice [{notice.kind}] {notice.message}", markup=False)
     for problem in report.problems:
         err.print(f"PROBLEM [{problem.kind}] {problem.message}", markup=False)
     if not report.ok:
