@@ -164,3 +164,15 @@ def test_collect_aws_appends_and_fail_on(tmp_path: Path, moto: MotoServer) -> No
     assert run(tmp_path, "verify").returncode == 0
     unknown = run(tmp_path, "collect", "aws", "-s", "aws.nothing", env=env)
     assert unknown.returncode == 2 and "aws.nothing" in unknown.stderr
+
+
+def test_verify_against_a_pinned_key(tmp_path: Path) -> None:
+    from evidence.signing import Signer
+
+    attested_store(tmp_path)
+    own = tmp_path / ".evidence" / "signing-key.pub.pem"
+    assert run(tmp_path, "verify", "--public-key", str(own)).returncode == 0
+    stranger = tmp_path / "someone-else.pem"
+    stranger.write_bytes(Signer.generate().public_pem())
+    result = run(tmp_path, "verify", "--public-key", str(stranger))
+    assert result.returncode == 1, "a store signed by another key must not verify against the pinned key"
