@@ -209,7 +209,7 @@ def bench_backend(
         )
     if not prechecked:
         print(
-            "    of which the JSON Schema check alone (jsonschema, 3-row payload): "
+            "    of which the JSON Schema check alone (jsonschema-rs, 3-row payload): "
             f"{schema_check_cost(payload):,.0f} us/record",
             flush=True,
         )
