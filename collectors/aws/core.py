@@ -124,7 +124,7 @@ class AwsConfig:
     regions: tuple[str, ...] = ("us-east-1",)
     accounts: tuple[AwsAccount, ...] = (AwsAccount(),)
     endpoint_url: str | None = None  # an emulator (moto server) or a VPC endpoint
-    max_attempts: int = 8
+    max_retries: int = 8  # retries after the first attempt (botocore's retries.max_attempts)
     retry_mode: str = "adaptive"
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
@@ -148,7 +148,7 @@ class AwsConfig:
             regions=tuple(regions),
             accounts=accounts,
             endpoint_url=extra.get("endpoint_url"),
-            max_attempts=int(extra.get("max_attempts", cls.max_attempts)),
+            max_retries=int(extra.get("max_retries", cls.max_retries)),
             retry_mode=str(extra.get("retry_mode", cls.retry_mode)),
             concurrency=int(extra.get("concurrency", cls.concurrency)),
         )
@@ -193,7 +193,7 @@ class AwsClients:
 
         emulated = self.config.endpoint_url is not None
         return Config(
-            retries={"mode": self.config.retry_mode, "max_attempts": self.config.max_attempts},
+            retries={"mode": self.config.retry_mode, "max_attempts": self.config.max_retries},
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout,
             max_pool_connections=max(10, self.config.concurrency * 2),

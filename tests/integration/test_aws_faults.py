@@ -147,7 +147,7 @@ def test_throttling_past_the_retries_gives_error_records(estate, operation, fail
     moto, expectations, baseline = estate
     with FaultProxy(moto.url, rules=[FaultRule(operation, "throttle")]) as proxy:
         got = collect_s3(
-            AwsConfig(endpoint_url=proxy.url, regions=REGIONS, retry_mode="standard", max_attempts=2)
+            AwsConfig(endpoint_url=proxy.url, regions=REGIONS, retry_mode="standard", max_retries=2)
         )
     assert proxy.injected["throttle"] > 0 and set(proxy.injected) == {"throttle"}
     for type_id in failing_types:
@@ -190,11 +190,11 @@ PROTOCOLS = [
 @pytest.mark.parametrize(("service", "operation", "params", "code"), PROTOCOLS)
 def test_injected_throttling_is_retried_in_every_protocol(moto, service, operation, params, code) -> None:
     """Proves: in each wire protocol, the injected throttling answer is one botocore recognises: it
-    retries it (2 attempts recorded with max_attempts=1), and once retries are exhausted the call is
+    retries it (2 attempts recorded with max_retries=1), and once retries are exhausted the call is
     Failed(throttled) with the service's own throttling code and no permission named."""
     api = ApiPermission(service, operation, f"{service}:{operation}")
     with FaultProxy(moto.url, rules=[FaultRule("*", "throttle")]) as proxy:
-        clients = AwsClients(AwsConfig(endpoint_url=proxy.url, retry_mode="standard", max_attempts=1))
+        clients = AwsClients(AwsConfig(endpoint_url=proxy.url, retry_mode="standard", max_retries=1))
         recorder = CallRecorder()
         outcome = recorder.call(clients.client(service, "us-east-1"), api, "us-east-1", **params)
     assert isinstance(outcome, Failed), outcome
@@ -214,7 +214,7 @@ def test_an_unreadable_answer_gives_error_records(estate, fault) -> None:
     moto, _, baseline = estate
     with FaultProxy(moto.url, rules=[FaultRule("s3:GetBucketEncryption", fault)]) as proxy:
         got = collect_s3(
-            AwsConfig(endpoint_url=proxy.url, regions=REGIONS, retry_mode="standard", max_attempts=1)
+            AwsConfig(endpoint_url=proxy.url, regions=REGIONS, retry_mode="standard", max_retries=1)
         )
     assert proxy.injected[fault] > 0
     encryption = got["aws.s3.bucket_encryption"]
@@ -261,7 +261,7 @@ def test_an_unreachable_endpoint_gives_error_records_in_bounded_time(where, requ
     config = AwsConfig(
         endpoint_url=f"http://127.0.0.1:{port}",
         regions=REGIONS,
-        max_attempts=1,
+        max_retries=1,
         connect_timeout=1.0,
         read_timeout=1.0,
     )

@@ -22,7 +22,7 @@ class StubbedClients:
     per (service, region). Concurrency 1, so queued answers are consumed in call order."""
 
     def __init__(self, regions: tuple[str, ...] = ("us-east-1",)) -> None:
-        self.config = AwsConfig(regions=regions, concurrency=1, max_attempts=1)
+        self.config = AwsConfig(regions=regions, concurrency=1, max_retries=1)
         self._clients: dict[tuple[str, str], Any] = {}
         self._stubbers: dict[tuple[str, str], Any] = {}
 

@@ -319,7 +319,7 @@ def test_the_region_row_fails_its_suite_too() -> None:
 
 def test_fetch_reads_plans_selections_vaults_and_jobs() -> None:
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=REGION)
-    clients = AwsClients(AwsConfig(regions=(REGION,), max_attempts=1), session=session)
+    clients = AwsClients(AwsConfig(regions=(REGION,), max_retries=1), session=session)
     b = Stubber(clients.client("backup", REGION))
     k = Stubber(clients.client("kms", REGION))
     summary = plan("gold", None, None).summary

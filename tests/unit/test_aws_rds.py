@@ -492,7 +492,7 @@ def test_rows_fit_the_schema_and_the_suite_agrees(type_id: str) -> None:
 
 def test_fetch_follows_pages_and_records_a_uniform_denial() -> None:
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=REGION)
-    clients = AwsClients(AwsConfig(regions=(REGION,), max_attempts=1), session=session)
+    clients = AwsClients(AwsConfig(regions=(REGION,), max_retries=1), session=session)
     client = clients.client("rds", REGION)
     stub = Stubber(client)
     page = {"MaxRecords": 100}
@@ -522,7 +522,7 @@ def test_fetch_follows_pages_and_records_a_uniform_denial() -> None:
 
 def test_fetch_stops_when_a_listing_is_denied() -> None:
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=REGION)
-    clients = AwsClients(AwsConfig(regions=(REGION,), max_attempts=1), session=session)
+    clients = AwsClients(AwsConfig(regions=(REGION,), max_retries=1), session=session)
     stub = Stubber(clients.client("rds", REGION))
     stub.add_client_error("describe_db_instances", "AccessDenied", "no", 403)
     stub.add_response("describe_db_clusters", {"DBClusters": []}, {"MaxRecords": 100})
