@@ -8,7 +8,6 @@ explicitly), and describes each one (bounded concurrency) for ``NotAfter`` and `
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,7 +21,7 @@ from collectors.aws.core import (
     Outcome,
     Snapshot,
     failed_reason,
-    uniform_failure,
+    fan_out,
 )
 from collectors.aws.runner import AwsService, register_service
 from collectors.aws.timestamps import as_utc, iso
@@ -124,11 +123,10 @@ def fetch(
         cert.detail = recorder.call(client, DESCRIBE_CERTIFICATE, region, CertificateArn=cert.arn)
         return cert
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        snapshot.certificates = list(pool.map(describe, certificates))
-    failure = uniform_failure([c.detail for c in snapshot.certificates if c.detail is not None])
-    if failure is not None:
-        snapshot.fail(DESCRIBE_CERTIFICATE, failure)
+    snapshot.certificates = fan_out(describe, certificates, concurrency)
+    snapshot.fail_if_uniform(
+        DESCRIBE_CERTIFICATE, [c.detail for c in snapshot.certificates if c.detail is not None]
+    )
     snapshot.finished_at = utcnow()
     return snapshot
 

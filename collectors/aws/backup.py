@@ -23,6 +23,7 @@ from collectors.aws.core import (
     Outcome,
     Snapshot,
     failed_reason,
+    fan_out,
     uniform_failure,
 )
 from collectors.aws.runner import AwsService, register_service
@@ -141,11 +142,8 @@ def fetch(
     else:
         assert isinstance(listing, Found)
         plans = [Plan(summary=p) for p in listing.value]
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            snapshot.plans = list(pool.map(lambda p: _read_plan(clients, region, recorder, p), plans))
-        failure = uniform_failure([p.plan for p in snapshot.plans if p.plan is not None])
-        if failure is not None:
-            snapshot.fail(GET_PLAN, failure)
+        snapshot.plans = fan_out(lambda p: _read_plan(clients, region, recorder, p), plans, concurrency)
+        snapshot.fail_if_uniform(GET_PLAN, [p.plan for p in snapshot.plans])
         # A plan's selections stop at the first failing call (the listing or one selection).
         failure = uniform_failure([p.selections for p in snapshot.plans if p.selections is not None])
         if failure is not None:
@@ -183,9 +181,7 @@ def fetch(
 
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             snapshot.keys = dict(zip(keys, pool.map(describe, keys), strict=True))
-        failure = uniform_failure(list(snapshot.keys.values()))
-        if failure is not None:
-            snapshot.fail(DESCRIBE_KEY, failure)
+        snapshot.fail_if_uniform(DESCRIBE_KEY, list(snapshot.keys.values()))
 
     protected = recorder.paginate(client, LIST_PROTECTED, region, "Results")
     if isinstance(protected, Failed):

@@ -21,7 +21,6 @@ from collectors.aws.core import (
     Outcome,
     Snapshot,
     failed_reason,
-    uniform_failure,
 )
 from collectors.aws.runner import AwsService, register_service
 from evidence.canonical import utcnow
@@ -108,9 +107,7 @@ def fetch(
             [n.subscribers for b in snapshot.budgets for n in b.notification_subscribers],
         ),
     ):
-        failure = uniform_failure([o for o in outcomes if o is not None])
-        if failure is not None:
-            snapshot.fail(api, failure)
+        snapshot.fail_if_uniform(api, outcomes)
     snapshot.finished_at = utcnow()
     return snapshot
 

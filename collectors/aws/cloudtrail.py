@@ -31,7 +31,6 @@ from collectors.aws.core import (
     Outcome,
     Snapshot,
     failed_reason,
-    uniform_failure,
 )
 from collectors.aws.runner import AwsService, register_service
 from collectors.aws.timestamps import iso
@@ -138,9 +137,7 @@ def fetch(
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         snapshot.trails = list(pool.map(lambda t: _fetch_trail(clients, region, recorder, t), seen.values()))
     for api in TRAIL_CALLS:
-        failure = uniform_failure([t.settings[api.operation] for t in snapshot.trails])
-        if failure is not None:
-            snapshot.fail(api, failure)
+        snapshot.fail_if_uniform(api, [t.settings[api.operation] for t in snapshot.trails])
     snapshot.finished_at = utcnow()
     return snapshot
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from evidence.records import ApiCall, SourceError
 from evidence.registry import ApiPermission
@@ -78,6 +78,9 @@ THROTTLING_CODES = frozenset(
 UNAVAILABLE_CODES = frozenset(
     {"InternalError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException", "503", "500"}
 )
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 FailureKind = Literal["access_denied", "throttled", "unavailable", "unreachable", "client_error"]
 
@@ -471,3 +474,18 @@ class Snapshot:
 
     def fail(self, api: ApiPermission, error: SourceError) -> None:
         self.failures[api.key] = error
+
+    def fail_if_uniform(self, api: ApiPermission, outcomes: Iterable[Outcome | None]) -> None:
+        """Record ``api`` as failed for the whole target when every call of it failed the same way
+        (calls not made, ``None``, are left out)."""
+        failure = uniform_failure([o for o in outcomes if o is not None])
+        if failure is not None:
+            self.fail(api, failure)
+
+
+def fan_out(read: Callable[[T], R], items: Iterable[T], concurrency: int) -> list[R]:
+    """Read every resource with at most ``concurrency`` calls in flight; results keep the input order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        return list(pool.map(read, items))

@@ -12,7 +12,6 @@ posture flap and penalise the check for doing its job.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +23,7 @@ from collectors.aws.core import (
     Outcome,
     Snapshot,
     failed_reason,
-    uniform_failure,
+    fan_out,
 )
 from collectors.aws.runner import AwsService, register_service
 from evidence.canonical import utcnow
@@ -84,11 +83,10 @@ def fetch(
         group.health = recorder.call(client, DESCRIBE_TARGET_HEALTH, region, TargetGroupArn=group.arn)
         return group
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        snapshot.target_groups = list(pool.map(read, groups))
-    failure = uniform_failure([g.health for g in snapshot.target_groups if g.health is not None])
-    if failure is not None:
-        snapshot.fail(DESCRIBE_TARGET_HEALTH, failure)
+    snapshot.target_groups = fan_out(read, groups, concurrency)
+    snapshot.fail_if_uniform(
+        DESCRIBE_TARGET_HEALTH, [g.health for g in snapshot.target_groups if g.health is not None]
+    )
     snapshot.finished_at = utcnow()
     return snapshot
 

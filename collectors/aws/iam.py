@@ -16,7 +16,6 @@ but without the root account's row.)
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,6 +29,7 @@ from collectors.aws.core import (
     Outcome,
     Snapshot,
     failed_reason,
+    fan_out,
     uniform_failure,
 )
 from collectors.aws.runner import AwsService, register_service
@@ -131,8 +131,7 @@ def fetch(
         return snapshot
     assert isinstance(listing, Found)
     users = [User(name=u["UserName"], arn=u.get("Arn")) for u in listing.value]
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        snapshot.users = list(pool.map(lambda u: _fetch_user(clients, region, recorder, u), users))
+    snapshot.users = fan_out(lambda u: _fetch_user(clients, region, recorder, u), users, concurrency)
     per_user = (GET_LOGIN_PROFILE, LIST_MFA_DEVICES, LIST_ACCESS_KEYS)
     for api in per_user:
         failure = uniform_failure(
@@ -140,9 +139,7 @@ def fetch(
         )
         if failure is not None:
             snapshot.fail(api, failure)
-    failure = uniform_failure([o for u in snapshot.users for o in u.key_last_used.values()])
-    if failure is not None:
-        snapshot.fail(GET_KEY_LAST_USED, failure)
+    snapshot.fail_if_uniform(GET_KEY_LAST_USED, [o for u in snapshot.users for o in u.key_last_used.values()])
     snapshot.finished_at = utcnow()
     return snapshot
 

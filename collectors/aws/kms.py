@@ -13,7 +13,6 @@ keys and keys pending deletion encrypt nothing new. Those get a ``not_applicable
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +25,7 @@ from collectors.aws.core import (
     Outcome,
     Snapshot,
     failed_reason,
-    uniform_failure,
+    fan_out,
 )
 from collectors.aws.runner import AwsService, register_service
 from collectors.aws.timestamps import iso
@@ -127,15 +126,12 @@ def fetch(
     if isinstance(snapshot.aliases, Failed):
         snapshot.fail(LIST_ALIASES, snapshot.aliases.error)
     keys = [Key(arn=k.get("KeyArn") or k["KeyId"], key_id=k["KeyId"]) for k in listing.value]
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        snapshot.keys = list(pool.map(lambda k: _fetch_key(clients, region, recorder, k), keys))
+    snapshot.keys = fan_out(lambda k: _fetch_key(clients, region, recorder, k), keys, concurrency)
     for api, outcomes in (
         (DESCRIBE_KEY, [k.metadata for k in snapshot.keys]),
         (GET_ROTATION, [k.rotation for k in snapshot.keys if k.rotation is not None]),
     ):
-        failure = uniform_failure([o for o in outcomes if o is not None])
-        if failure is not None:
-            snapshot.fail(api, failure)
+        snapshot.fail_if_uniform(api, outcomes)
     snapshot.finished_at = utcnow()
     return snapshot
 

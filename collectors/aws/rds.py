@@ -15,7 +15,6 @@ the unit tests.
 from __future__ import annotations
 
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -28,7 +27,7 @@ from collectors.aws.core import (
     Outcome,
     Snapshot,
     failed_reason,
-    uniform_failure,
+    fan_out,
 )
 from collectors.aws.runner import AwsService, register_service
 from evidence.canonical import utcnow
@@ -218,13 +217,10 @@ def fetch(
     snapshot.db_snapshots = dict(by_db)
 
     groups = sorted({g for db in snapshot.databases if (g := db.parameter_group) is not None})
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        outcomes = list(pool.map(lambda g: _read_parameters(clients, region, recorder, g), groups))
+    outcomes = fan_out(lambda g: _read_parameters(clients, region, recorder, g), groups, concurrency)
     snapshot.parameters = dict(zip(groups, outcomes, strict=True))
     for kind, api in (("instance", DESCRIBE_PARAMETERS), ("cluster", DESCRIBE_CLUSTER_PARAMETERS)):
-        failure = uniform_failure([o for g, o in snapshot.parameters.items() if g[0] == kind])
-        if failure is not None:
-            snapshot.fail(api, failure)
+        snapshot.fail_if_uniform(api, [o for g, o in snapshot.parameters.items() if g[0] == kind])
     snapshot.finished_at = utcnow()
     return snapshot
 

@@ -6,7 +6,6 @@ health check once; the evidence types below are pure functions of that snapshot.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +17,7 @@ from collectors.aws.core import (
     Outcome,
     Snapshot,
     failed_reason,
-    uniform_failure,
+    fan_out,
 )
 from collectors.aws.runner import AwsService, register_service
 from evidence.canonical import utcnow
@@ -120,11 +119,8 @@ def fetch(
         zone.records = list_record_sets(client, recorder, region, zone.id)
         return zone
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        snapshot.zones = list(pool.map(read, zones))
-    failure = uniform_failure([z.records for z in snapshot.zones if z.records is not None])
-    if failure is not None:
-        snapshot.fail(LIST_RECORD_SETS, failure)
+    snapshot.zones = fan_out(read, zones, concurrency)
+    snapshot.fail_if_uniform(LIST_RECORD_SETS, [z.records for z in snapshot.zones])
     snapshot.finished_at = utcnow()
     return snapshot
 

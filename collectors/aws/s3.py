@@ -8,7 +8,6 @@ function of the snapshot, fed recorded responses in the unit tests.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +20,7 @@ from collectors.aws.core import (
     Outcome,
     Snapshot,
     failed_reason,
-    uniform_failure,
+    fan_out,
 )
 from collectors.aws.runner import AwsService, register_service
 from evidence.canonical import utcnow
@@ -137,12 +136,9 @@ def fetch(
     buckets = [
         Bucket(name=b["Name"], created=str(b.get("CreationDate") or "") or None) for b in listing.value
     ]
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        snapshot.buckets = list(pool.map(lambda b: _fetch_bucket(clients, region, recorder, b), buckets))
+    snapshot.buckets = fan_out(lambda b: _fetch_bucket(clients, region, recorder, b), buckets, concurrency)
     for api in BUCKET_CALLS:
-        failure = uniform_failure([b.settings[api.operation] for b in snapshot.buckets])
-        if failure is not None:
-            snapshot.fail(api, failure)
+        snapshot.fail_if_uniform(api, [b.settings[api.operation] for b in snapshot.buckets])
     snapshot.finished_at = utcnow()
     return snapshot
 

@@ -13,7 +13,6 @@ not seen (``rule_group_references`` counts those references, so a reviewer can l
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +24,7 @@ from collectors.aws.core import (
     Outcome,
     Snapshot,
     failed_reason,
-    uniform_failure,
+    fan_out,
 )
 from collectors.aws.runner import AwsService, register_service
 from evidence.canonical import utcnow
@@ -93,11 +92,8 @@ def fetch(
         )
         return acl
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        snapshot.web_acls = list(pool.map(read, acls))
-    failure = uniform_failure([a.detail for a in snapshot.web_acls if a.detail is not None])
-    if failure is not None:
-        snapshot.fail(GET_WEB_ACL, failure)
+    snapshot.web_acls = fan_out(read, acls, concurrency)
+    snapshot.fail_if_uniform(GET_WEB_ACL, [a.detail for a in snapshot.web_acls])
     snapshot.finished_at = utcnow()
     return snapshot
 
