@@ -114,7 +114,6 @@ def fetch(
     )
     if isinstance(listing, Failed):
         snapshot.fail(LIST_CERTIFICATES, listing.error)
-        snapshot.finished_at = utcnow()
         return snapshot
     assert isinstance(listing, Found)
     certificates = [Certificate(arn=c["CertificateArn"], summary=c) for c in listing.value]
@@ -127,7 +126,6 @@ def fetch(
     snapshot.fail_if_uniform(
         DESCRIBE_CERTIFICATE, [c.detail for c in snapshot.certificates if c.detail is not None]
     )
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

@@ -197,7 +197,6 @@ def fetch(
     else:
         assert isinstance(jobs, Found)
         snapshot.jobs = jobs.value
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

@@ -92,7 +92,6 @@ def fetch(
     snapshot.listing = recorder.paginate(client, DESCRIBE_BUDGETS, region, "Budgets", AccountId=account)
     if isinstance(snapshot.listing, Failed):
         snapshot.fail(DESCRIBE_BUDGETS, snapshot.listing.error)
-        snapshot.finished_at = utcnow()
         return snapshot
     assert isinstance(snapshot.listing, Found)
     budgets = [Budget(name=b["BudgetName"], config=b) for b in snapshot.listing.value]
@@ -108,7 +107,6 @@ def fetch(
         ),
     ):
         snapshot.fail_if_uniform(api, outcomes)
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

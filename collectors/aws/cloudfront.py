@@ -57,7 +57,6 @@ def fetch(
     snapshot.distributions = list_distributions(clients.client("cloudfront", region), recorder, region)
     if isinstance(snapshot.distributions, Failed):
         snapshot.fail(LIST_DISTRIBUTIONS, snapshot.distributions.error)
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

@@ -126,7 +126,6 @@ def fetch(
     listing = recorder.call(client, DESCRIBE_TRAILS, region, includeShadowTrails=True)
     if isinstance(listing, Failed):
         snapshot.fail(DESCRIBE_TRAILS, listing.error)
-        snapshot.finished_at = utcnow()
         return snapshot
     assert isinstance(listing, Found)
     seen: dict[str, Trail] = {}
@@ -138,7 +137,6 @@ def fetch(
         snapshot.trails = list(pool.map(lambda t: _fetch_trail(clients, region, recorder, t), seen.values()))
     for api in TRAIL_CALLS:
         snapshot.fail_if_uniform(api, [t.settings[api.operation] for t in snapshot.trails])
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

@@ -46,7 +46,6 @@ def fetch(
         if isinstance(outcome, Failed):
             snapshot.fail(DESCRIBE_ALARMS, outcome.error)
             break
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

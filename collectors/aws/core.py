@@ -469,7 +469,6 @@ class Snapshot:
 
     target: dict[str, str]
     observed_at: datetime
-    finished_at: datetime | None = None
     failures: dict[str, SourceError] = field(default_factory=dict)
 
     def fail(self, api: ApiPermission, error: SourceError) -> None:

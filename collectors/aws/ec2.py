@@ -49,7 +49,6 @@ def fetch(
     )
     if isinstance(snapshot.security_groups, Failed):
         snapshot.fail(DESCRIBE_SECURITY_GROUPS, snapshot.security_groups.error)
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

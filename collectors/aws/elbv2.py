@@ -74,7 +74,6 @@ def fetch(
     )
     if isinstance(listing, Failed):
         snapshot.fail(DESCRIBE_TARGET_GROUPS, listing.error)
-        snapshot.finished_at = utcnow()
         return snapshot
     assert isinstance(listing, Found)
     groups = [TargetGroup(arn=g["TargetGroupArn"], config=g) for g in listing.value]
@@ -87,7 +86,6 @@ def fetch(
     snapshot.fail_if_uniform(
         DESCRIBE_TARGET_HEALTH, [g.health for g in snapshot.target_groups if g.health is not None]
     )
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

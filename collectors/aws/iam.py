@@ -127,7 +127,6 @@ def fetch(
     listing = recorder.paginate(client, LIST_USERS, region, "Users", token_in="Marker")
     if isinstance(listing, Failed):
         snapshot.fail(LIST_USERS, listing.error)
-        snapshot.finished_at = utcnow()
         return snapshot
     assert isinstance(listing, Found)
     users = [User(name=u["UserName"], arn=u.get("Arn")) for u in listing.value]
@@ -140,7 +139,6 @@ def fetch(
         if failure is not None:
             snapshot.fail(api, failure)
     snapshot.fail_if_uniform(GET_KEY_LAST_USED, [o for u in snapshot.users for o in u.key_last_used.values()])
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

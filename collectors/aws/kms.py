@@ -117,7 +117,6 @@ def fetch(
     listing = recorder.paginate(client, LIST_KEYS, region, "Keys", token_in="Marker", token_out="NextMarker")
     if isinstance(listing, Failed):
         snapshot.fail(LIST_KEYS, listing.error)
-        snapshot.finished_at = utcnow()
         return snapshot
     assert isinstance(listing, Found)
     snapshot.aliases = recorder.paginate(
@@ -132,7 +131,6 @@ def fetch(
         (GET_ROTATION, [k.rotation for k in snapshot.keys if k.rotation is not None]),
     ):
         snapshot.fail_if_uniform(api, outcomes)
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

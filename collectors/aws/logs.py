@@ -42,7 +42,6 @@ def fetch(
     )
     if isinstance(snapshot.log_groups, Failed):
         snapshot.fail(DESCRIBE_LOG_GROUPS, snapshot.log_groups.error)
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

@@ -187,7 +187,6 @@ def fetch(
             snapshot.fail(api, outcome.error)
     if snapshot.failures:
         # Without both listings the set of databases is unknown: every type is an error record.
-        snapshot.finished_at = utcnow()
         return snapshot
     instances, clusters = (o.value for o in listings.values() if isinstance(o, Found))
     snapshot.databases = _group_databases(instances, clusters)
@@ -221,7 +220,6 @@ def fetch(
     snapshot.parameters = dict(zip(groups, outcomes, strict=True))
     for kind, api in (("instance", DESCRIBE_PARAMETERS), ("cluster", DESCRIBE_CLUSTER_PARAMETERS)):
         snapshot.fail_if_uniform(api, [o for g, o in snapshot.parameters.items() if g[0] == kind])
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

@@ -103,7 +103,6 @@ def fetch(
     snapshot.zones_listing = listing
     if isinstance(listing, Failed):
         snapshot.fail(LIST_HOSTED_ZONES, listing.error)
-        snapshot.finished_at = utcnow()
         return snapshot
     assert isinstance(listing, Found)
     zones = [
@@ -121,7 +120,6 @@ def fetch(
 
     snapshot.zones = fan_out(read, zones, concurrency)
     snapshot.fail_if_uniform(LIST_RECORD_SETS, [z.records for z in snapshot.zones])
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

@@ -130,7 +130,6 @@ def fetch(
         snapshot.fail(GET_ACCOUNT_PAB, account_pab.error)
     if isinstance(listing, Failed):
         snapshot.fail(LIST_BUCKETS, listing.error)
-        snapshot.finished_at = utcnow()
         return snapshot
     assert isinstance(listing, Found)
     buckets = [
@@ -139,7 +138,6 @@ def fetch(
     snapshot.buckets = fan_out(lambda b: _fetch_bucket(clients, region, recorder, b), buckets, concurrency)
     for api in BUCKET_CALLS:
         snapshot.fail_if_uniform(api, [b.settings[api.operation] for b in snapshot.buckets])
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

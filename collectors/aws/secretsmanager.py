@@ -52,7 +52,6 @@ def fetch(
         snapshot.fail(LIST_SECRETS, listing.error)
     elif isinstance(listing, Found):
         snapshot.secrets = list(listing.value)
-    snapshot.finished_at = utcnow()
     return snapshot
 
 

@@ -79,7 +79,6 @@ def fetch(
         if isinstance(listing, Failed):
             # Either scope unreadable: the collection is incomplete, an error for the whole type.
             snapshot.fail(LIST_WEB_ACLS, listing.error)
-            snapshot.finished_at = utcnow()
             return snapshot
         assert isinstance(listing, Found)
         acls += [WebAcl(name=a["Name"], id=a["Id"], arn=a["ARN"], scope=scope) for a in listing.value]
@@ -94,7 +93,6 @@ def fetch(
 
     snapshot.web_acls = fan_out(read, acls, concurrency)
     snapshot.fail_if_uniform(GET_WEB_ACL, [a.detail for a in snapshot.web_acls])
-    snapshot.finished_at = utcnow()
     return snapshot
 
 
