@@ -15,7 +15,7 @@ from pathlib import Path
 
 from evidence.canonical import canonical_bytes, sha256_hex, utc_iso, utcnow
 from evidence.errors import UsageError
-from evidence.pipeline import PreparedRecord, RunContext, control_ids_for
+from evidence.pipeline import PreparedRecord, RunContext
 from evidence.records import BlobRef, Population, RecordDraft, Status, Validation
 from evidence.registry import EvidenceType, register
 from evidence.validation import schema_errors
@@ -226,4 +226,4 @@ def accept_risk(
     )
 
 
-__all__ = ["ATTESTATION", "EXCEPTION", "PERSON_COLLECTORS", "accept_risk", "attest", "control_ids_for"]
+__all__ = ["ATTESTATION", "EXCEPTION", "PERSON_COLLECTORS", "accept_risk", "attest"]

@@ -60,14 +60,6 @@ class EvidenceType:
     mapper: Mapper | None = field(default=None, compare=False, repr=False)
 
     @property
-    def schema_path(self) -> Path:
-        return SCHEMAS_DIR / "schemas" / f"{self.id}.schema.json"
-
-    @property
-    def suite_path(self) -> Path:
-        return SCHEMAS_DIR / "suites" / f"{self.id}.json"
-
-    @property
     def permissions(self) -> tuple[str, ...]:
         return tuple(sorted({c.permission for c in self.api_calls}))
 

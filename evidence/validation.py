@@ -12,7 +12,6 @@ import json
 import threading
 from collections.abc import Sequence
 from functools import cache, lru_cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -159,7 +158,3 @@ def run_suite(
         suite=type_id,
     )
     return summary, full
-
-
-def suite_path(type_id: str) -> Path:
-    return SUITE_DIR / f"{type_id}.json"
