@@ -52,11 +52,11 @@ os.environ.update(
 os.environ.pop("AWS_SESSION_TOKEN", None)
 
 from collectors.aws import s3
-from collectors.aws.core import AwsClients, AwsConfig, pin_endpoint
+from collectors.aws.client import AwsClients, AwsConfig, pin_endpoint
 from collectors.aws.demo.emulator import MotoServer
-from collectors.aws.runner import collect
-from evidence.pipeline import PreparedRecord, RunContext
+from evidence.records import PreparedRecord, RunContext
 from evidence.store import open_store
+from tests.support.aws_family import collect
 
 REGION = "us-east-1"
 BUCKET_OPERATIONS = tuple(api.operation for api in s3.BUCKET_CALLS)

@@ -8,40 +8,78 @@ from passing ones, and an expired exception counts as failing again.
 
 from __future__ import annotations
 
+import errno
 import mimetypes
+import os
+import stat
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from evidence.canonical import canonical_bytes, sha256_hex, utc_iso, utcnow
 from evidence.errors import UsageError
-from evidence.pipeline import PreparedRecord, RunContext
-from evidence.records import BlobRef, Population, RecordDraft, Status, Validation
-from evidence.registry import EvidenceType, register
+from evidence.pipeline import draft_record
+from evidence.records import BlobRef, Population, PreparedRecord, RunContext, Status, Validation
+from evidence.registry import ATTESTATION, EXCEPTION, EvidenceType
 from evidence.validation import schema_errors
 
-ATTESTATION = register(
-    EvidenceType(
-        id="attestation.statement",
-        title="A person attests that a control is in place (statement, optional document)",
-        collector="attestation",
-        api_calls=(),
-        freshness=timedelta(days=365),
-        resource_kind="control",
-    )
-)
-EXCEPTION = register(
-    EvidenceType(
-        id="control.exception",
-        title="A risk acceptance: who accepted a control's gap, why, and until when",
-        collector="exception",
-        api_calls=(),
-        freshness=timedelta(days=365),
-        resource_kind="control",
-    )
-)
-PERSON_COLLECTORS = frozenset({"attestation", "exception"})
+ORGANISATION = {"scope": "organisation"}  # the target of evidence people provide
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+_CHUNK = 1024 * 1024
+
+
+def read_document(path: Path, *, follow_symlinks: bool = False, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+    """The bytes of a supporting document: a regular file, at most ``limit`` bytes.
+
+    Refused: a symbolic link unless ``follow_symlinks`` (a link to ``/etc/shadow`` would be stored and
+    shown to whoever reads the store), a FIFO, device, socket or directory (``/dev/zero`` never ends, a
+    FIFO blocks forever). Opened without blocking and without following a final symlink, checked with
+    ``fstat`` on the open descriptor (no race with a swap of the path), and the size limit is enforced
+    while reading, never trusted from ``stat``.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_symlinks and path.is_symlink():
+            raise UsageError(
+                f"document {path} is a symbolic link: give the file itself, or pass --follow-symlinks "
+                "to store what it points to"
+            ) from exc
+        raise UsageError(f"cannot read document {path}: {exc.strerror or exc}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = (
+                "a directory"
+                if stat.S_ISDIR(mode)
+                else "a FIFO"
+                if stat.S_ISFIFO(mode)
+                else "a device"
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket"
+                if stat.S_ISSOCK(mode)
+                else "not a regular file"
+            )
+            raise UsageError(f"document {path} is {kind}: attach a regular file")
+        os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = os.read(fd, _CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise UsageError(f"document {path} is over the {limit} byte limit")
+            chunks.append(chunk)
+    except OSError as exc:
+        raise UsageError(f"cannot read document {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def _known_controls(control_ids: Sequence[str]) -> tuple[str, ...]:
@@ -71,33 +109,30 @@ def _prepared(
     period_end: datetime | None = None,
     idempotency_key: str | None = None,
 ) -> PreparedRecord:
-    payload_obj = {"evidence_type": etype.id, "target": {"scope": "organisation"}, "rows": rows}
+    payload_obj = {"evidence_type": etype.id, "target": dict(ORGANISATION), "rows": rows}
     problems = schema_errors(etype.id, payload_obj)
     if problems:
         raise UsageError(f"{etype.id}: " + "; ".join(problems))
-    payload = canonical_bytes(payload_obj)
-    key = idempotency_key or sha256_hex(canonical_bytes([etype.id, payload.decode(), utc_iso(observed_at)]))
-    draft = RecordDraft(
-        evidence_type=etype.id,
-        control_ids=control_ids,
-        collector=etype.collector,
-        collector_version=context.tool,
-        target={"scope": "organisation"},
+    key = idempotency_key or sha256_hex(
+        canonical_bytes([etype.id, canonical_bytes(payload_obj).decode(), utc_iso(observed_at)])
+    )
+    return draft_record(
+        etype,
+        payload_obj,
+        target=dict(ORGANISATION),
         observed_at=observed_at,
-        period_start=observed_at,
-        period_end=period_end or observed_at,
+        period_end=period_end,
         status=status,
         reason=reason,
         population=Population(total=len(rows), by_status={status: len(rows)}),
-        payload_sha256=sha256_hex(payload),
-        payload_size=len(payload),
-        attachments=refs,
         validation=Validation(schema_valid=True),
-        provenance=context.provenance(()),
+        context=context,
         idempotency_key=key,
+        attachments=attachments,
+        refs=refs,
+        control_ids=control_ids,
         attested_by=who,
     )
-    return PreparedRecord(draft=draft, payload=payload, attachments=attachments)
 
 
 def attest(
@@ -112,6 +147,7 @@ def attest(
     valid_until: datetime | None = None,
     observed_at: datetime | None = None,
     idempotency_key: str | None = None,
+    follow_symlinks: bool = False,
 ) -> PreparedRecord:
     """An attestation for one or more controls. ``status`` fail records an honest "not in place"."""
     if status not in (Status.PASS, Status.FAIL):
@@ -122,17 +158,15 @@ def attest(
         raise UsageError("an attestation needs the name of who attests (--by)")
     controls = _known_controls(control_ids)
     observed = observed_at or utcnow()
+    if valid_until is not None and valid_until <= observed:
+        raise UsageError(
+            f"the attestation would lapse ({utc_iso(valid_until)}) before it is made ({utc_iso(observed)})"
+        )
     attachments: dict[str, bytes] = {}
     refs: tuple[BlobRef, ...] = ()
     doc_name = doc_digest = None
     if document is not None:
-        try:
-            size = document.stat().st_size
-            if size > MAX_DOCUMENT_BYTES:
-                raise UsageError(f"{document}: {size} bytes is over the {MAX_DOCUMENT_BYTES} byte limit")
-            data = document.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read document {document}: {exc.strerror or exc}") from exc
+        data = read_document(document, follow_symlinks=follow_symlinks)
         doc_digest = sha256_hex(data)
         doc_name = document.name
         attachments[doc_digest] = data
@@ -226,4 +260,4 @@ def accept_risk(
     )
 
 
-__all__ = ["ATTESTATION", "EXCEPTION", "PERSON_COLLECTORS", "accept_risk", "attest"]
+__all__ = ["ATTESTATION", "EXCEPTION", "ORGANISATION", "accept_risk", "attest"]

@@ -277,7 +277,7 @@ class Method(_Frozen):
         for type_id in value:
             if not EVIDENCE_TYPE_RE.fullmatch(type_id):
                 raise ValueError(
-                    f"{type_id!r} is not an evidence type id (dotted, lower case: aws.s3.bucket_encryption)"
+                    f"{type_id!r} is not an evidence type id (dotted, lower case: family.source.check)"
                 )
         _no_repeats(value)
         return value
@@ -584,7 +584,9 @@ def _load(path: Path) -> Catalog:
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read the control catalog: {exc}") from exc
     try:
-        document = yaml.safe_load(text)
+        # libyaml's safe loader when built in (the same documents, about 8x faster: the catalog is
+        # loaded by every CLI command and bundle export), else PyYAML's pure-Python one.
+        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path}: the control catalog is not valid YAML: {exc}") from exc
     if not isinstance(document, dict):

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,12 +24,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from evidence import __version__
+from evidence import __version__, gx_process, warmup
 from evidence.errors import (
     BlobError,
+    BlobWriteError,
     EvidenceError,
     VerificationError,
 )
+from evidence.terminal import SafeConsole, neutralise
 
 if TYPE_CHECKING:
     from evidence.store import EvidenceStore
@@ -48,8 +50,9 @@ app.add_typer(collect_app, name="collect")
 
 # Piped output keeps whole lines (Rich would otherwise wrap tables at 80 columns); COLUMNS still wins.
 _PIPE_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
-out = Console(soft_wrap=True, width=_PIPE_WIDTH, emoji=False, highlight=False)
-err = Console(stderr=True, soft_wrap=True, emoji=False, highlight=False)
+# Every human line goes through these two consoles, which neutralise control characters (evidence.terminal).
+out: Console = SafeConsole(soft_wrap=True, width=_PIPE_WIDTH, emoji=False, highlight=False)
+err: Console = SafeConsole(stderr=True, soft_wrap=True, emoji=False, highlight=False)
 
 STATUS_STYLE = {
     "pass": "green",
@@ -82,18 +85,34 @@ def _emit_json(value: Any) -> None:
 
 
 def _styled(status: str) -> Text:
-    return Text(status, style=STATUS_STYLE.get(status, ""))
+    return Text(neutralise(status), style=STATUS_STYLE.get(status, ""))
 
 
 def _add_row(table: Table, *values: object) -> None:
-    """Cells from data are plain Text, so brackets in names are never read as Rich markup."""
-    table.add_row(*(v if isinstance(v, Text) else Text(str(v)) for v in values))
+    """Cells from data are plain Text, so brackets in names are never read as Rich markup, and
+    neutralised, so a newline or an escape sequence in a name can neither forge a line nor reach the
+    terminal."""
+    table.add_row(*(v if isinstance(v, Text) else Text(neutralise(v)) for v in values))
+
+
+def _line(*parts: object) -> None:
+    """One line of human output on stdout; every part from data is neutralised (newlines too)."""
+    out.print(Text.assemble(*(p if isinstance(p, Text | tuple) else neutralise(p) for p in parts)))
+
+
+def _say(message: object) -> None:
+    """One line on stderr (a message, a problem), neutralised: data in it cannot forge a second line."""
+    err.print(Text(neutralise(message)))
 
 
 @contextmanager
-def _store(create: bool = True) -> Iterator[EvidenceStore]:
+def _store(create: bool = True, must_exist: bool = False) -> Iterator[EvidenceStore]:
+    """The store; ``create=False`` opens it for reading (no private key), ``must_exist`` opens an existing
+    store for appending (with its key) and never creates one."""
     from evidence.store import open_store
 
+    if must_exist:
+        open_store(state.store_url, create=False).close()  # names a missing store instead of making one
     store = open_store(state.store_url, create=create)
     try:
         yield store
@@ -101,14 +120,30 @@ def _store(create: bool = True) -> Iterator[EvidenceStore]:
         store.close()
 
 
+# Bounds for numbers and times from the command line: SQLite and PostgreSQL integers are 64-bit, and
+# dates keep a margin from datetime's limits so the arithmetic done with them (clock skew, a year of
+# validity) cannot overflow.
+MAX_INT = 2**63 - 1
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9998, 12, 31, tzinfo=UTC)
+
+
 def _parse_time(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not an ISO 8601 date or time", param_hint=option) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        moment = LATEST + timedelta(days=1)  # out of range: refused below
+    if not EARLIEST <= moment <= LATEST:
+        raise typer.BadParameter(
+            f"{value!r} is out of range ({EARLIEST.date().isoformat()} to {LATEST.date().isoformat()})",
+            param_hint=option,
+        )
+    return moment
 
 
 def _version(value: bool) -> None:
@@ -165,48 +200,49 @@ def catalog(
 
 
 @app.command("types")
-def list_types(as_json: JsonOpt = False) -> None:
-    """List the evidence types: who collects them, the permissions they need, their freshness."""
+def list_types(
+    family: Annotated[str | None, typer.Option(help="only this collector family's types")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the evidence types: family, collector, the permissions they need, the freshness the catalog
+    asks of them (the strictest of the controls they serve)."""
     from evidence import registry
+    from evidence.catalog import format_duration, load_catalog
 
-    types = list(registry.all_types())
+    cat = load_catalog()
+    types = registry.for_family(registry.family(family).name) if family else list(registry.all_types())
+
+    def freshness(type_id: str) -> timedelta | None:
+        windows = [c.freshness for c in cat.controls_for_evidence_type(type_id)]
+        return min(windows) if windows else None
+
     if as_json:
         _emit_json(
             [
                 {
                     "id": t.id,
                     "title": t.title,
+                    "family": t.family,
                     "collector": t.collector,
                     "permissions": list(t.permissions),
-                    "freshness_seconds": int(t.freshness.total_seconds()),
+                    "freshness_seconds": int(f.total_seconds()) if (f := freshness(t.id)) else None,
+                    "controls": [c.id for c in cat.controls_for_evidence_type(t.id)],
                 }
                 for t in types
             ]
         )
         return
     table = Table(title=f"{len(types)} evidence types")
-    for column in ("id", "collector", "title", "permissions"):
+    for column in ("id", "collector", "title", "freshness", "permissions"):
         table.add_column(column, overflow="fold")
     for t in types:
-        _add_row(table, t.id, t.collector, t.title, ", ".join(t.permissions))
+        window = freshness(t.id)
+        shown = format_duration(window) if window else "per control"
+        _add_row(table, t.id, t.collector, t.title, shown, ", ".join(t.permissions))
     out.print(table)
 
 
 # --- reading the store ------------------------------------------------------------------------------
-
-
-def _record_summary(record: Any) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "seq": record.seq,
-        "evidence_type": record.evidence_type,
-        "status": str(record.status),
-        "target": record.target,
-        "observed_at": record.observed_at.isoformat(),
-        "recorded_at": record.recorded_at.isoformat(),
-        "control_ids": list(record.control_ids),
-        "reason": record.reason,
-    }
 
 
 @app.command("list")
@@ -216,7 +252,7 @@ def list_records(
     control: Annotated[str | None, typer.Option(help="only records serving this control id")] = None,
     since: Annotated[str | None, typer.Option(help="observed at or after (ISO 8601)")] = None,
     until: Annotated[str | None, typer.Option(help="observed before (ISO 8601)")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="at most this many (newest first)")] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_INT, help="at most this many (newest first)")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """List evidence records, newest first."""
@@ -235,7 +271,7 @@ def list_records(
             )
         )
     if as_json:
-        _emit_json([_record_summary(r) for r in records])
+        _emit_json([r.summary() for r in records])
         return
     table = Table(title=f"{len(records)} records (newest first)")
     for column in ("seq", "id", "type", "target", "status", "observed (UTC)", "reason"):
@@ -270,7 +306,7 @@ def show(
     if as_json:
         _emit_json(body)
         return
-    out.print(Text.assemble((record.id, "bold"), f"  seq {record.seq}  ", _styled(str(record.status))))
+    _line((neutralise(record.id), "bold"), f"  seq {record.seq}  ", _styled(str(record.status)))
     for key in (
         "evidence_type",
         "control_ids",
@@ -294,20 +330,17 @@ def show(
         value = body.get(key)
         if value not in (None, [], {}):
             text = json.dumps(value) if isinstance(value, dict | list) else str(value)
-            out.print(Text.assemble("  ", (key, "bold"), ": ", text))
+            _line("  ", (key, "bold"), ": ", text)
     prov = body["provenance"]
     calls = prov.pop("api_calls", [])
-    out.print(
-        Text.assemble("  ", ("provenance", "bold"), ": ", json.dumps({k: v for k, v in prov.items() if v}))
-    )
+    _line("  ", ("provenance", "bold"), ": ", json.dumps({k: v for k, v in prov.items() if v}))
     for call in calls:
-        out.print(
+        _line(
             f"    {call['service']}:{call['operation']} x{call['count']} region={call['region']} "
-            f"http={call['http_status']} error={call['error_code']} example_request_id={call['request_id']}",
-            markup=False,
+            f"http={call['http_status']} error={call['error_code']} example_request_id={call['request_id']}"
         )
     for att in body["attachments"]:
-        out.print(f"  attachment {att['role']}: sha256:{att['sha256']} ({att['size']} bytes)", markup=False)
+        _line(f"  attachment {att['role']}: sha256:{att['sha256']} ({att['size']} bytes)")
     if payload:
         out.print_json(data=body["payload"])
 
@@ -318,7 +351,7 @@ def show(
 def _context(run_id: str) -> Any:
     from ulid import ULID
 
-    from evidence.pipeline import RunContext
+    from evidence.records import RunContext
 
     return RunContext.from_env(f"{run_id}-{ULID()}")
 
@@ -336,6 +369,9 @@ def append(
         bool, typer.Option("--not-in-place", help="attest that the control is NOT in place")
     ] = False,
     valid_until: Annotated[str | None, typer.Option(help="the attestation lapses then (ISO 8601)")] = None,
+    follow_symlinks: Annotated[
+        bool, typer.Option("--follow-symlinks", help="--file may be a symbolic link (stores its target)")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Append an attestation: a statement (and optionally a document) for controls, with who attested."""
@@ -351,6 +387,7 @@ def append(
         document=file,
         status=Status.FAIL if not_in_place else Status.PASS,
         valid_until=_parse_time(valid_until, "--valid-until"),
+        follow_symlinks=follow_symlinks,
     )
     with _store() as store:
         result = store.append(prepared)
@@ -379,67 +416,159 @@ def accept_risk_cmd(
 
 def _report_append(results: list[Any], as_json: bool) -> None:
     if as_json:
-        _emit_json([{**_record_summary(r.record), "created": r.created} for r in results])
+        _emit_json([{**r.record.summary(), "created": r.created} for r in results])
         return
     for r in results:
         verb = "appended" if r.created else "already present"
-        out.print(
-            f"{verb}: {r.record.id} seq {r.record.seq} {r.record.evidence_type} "
-            f"{_styled(str(r.record.status))}"
+        _line(
+            f"{verb}: {r.record.id} seq {r.record.seq} {r.record.evidence_type} ",
+            _styled(str(r.record.status)),
         )
 
 
 # --- collecting ---------------------------------------------------------------------------------------
 
 
-@collect_app.command("aws")
-def collect_aws(
-    region: Annotated[
-        list[str] | None, typer.Option("--region", "-r", help="region (repeat); default EVIDENCE_AWS_REGIONS")
-    ] = None,
-    service: Annotated[
-        list[str] | None, typer.Option("--service", "-s", help="collector, e.g. aws.s3 (repeat)")
-    ] = None,
-    endpoint_url: Annotated[
-        str | None, typer.Option(envvar="EVIDENCE_AWS_ENDPOINT_URL", help="emulator or private endpoint")
-    ] = None,
-    role_arn: Annotated[
-        list[str] | None, typer.Option("--role-arn", help="account role to assume (repeat)")
-    ] = None,
-    concurrency: Annotated[
-        int | None, typer.Option(min=1, max=64, help="in-flight calls per service")
-    ] = None,
-    fail_on: Annotated[
-        str | None, typer.Option(help="exit 1 if any record has one of these statuses, e.g. fail,error")
-    ] = None,
-    as_json: JsonOpt = False,
+def _collect_family(
+    family_name: str,
+    options: dict[str, Any],
+    *,
+    sources: list[str] | None,
+    types: list[str] | None,
+    fail_on: str | None,
+    as_json: bool,
 ) -> None:
-    """Collect AWS evidence (every service, every configured account and region) into the store."""
-    from dataclasses import replace
+    """``evidence collect FAMILY``: plan, collect each unit, and store its records as it comes in."""
+    from evidence import registry
 
-    from collectors.aws.core import AwsAccount, AwsConfig
-    from collectors.aws.runner import collect
+    _refuse_bad_store()
+    family = registry.family(family_name)
+    wanted_fail = _statuses(fail_on, "--fail-on") if fail_on else None
+    config = family.configure(family.connection.resolve(options))
+    units = family.plan(config, sources=sources or None, types=types or None)
+    results: list[Any] = []
+    # The first request goes out before anything else: the store's database layer is imported on a
+    # background thread once the source has answered (evidence.warmup), and the store is opened when
+    # the first unit's records are ready; records are validated and stored per unit as units end. GX
+    # runs in a child process (evidence.gx_process): importing it here would hold the GIL against the
+    # fetch threads for seconds.
+    warmup.after_first_contact(_import_store)
+    gx_process.enable()
+    with ExitStack() as stack, err.status(f"collecting {family.title} evidence...") as status:
+        store: EvidenceStore | None = None
+        for done, batch in enumerate(
+            family.collect(config, _context(f"collect-{family.name}"), units=units), 1
+        ):
+            if store is None:
+                store = stack.enter_context(_store())
+            results.extend(store.append_batch(batch))
+            status.update(f"collecting {family.title} evidence: {done}/{len(units)} units")
+        if store is None:  # nothing planned: the store is still opened (created) as before
+            stack.enter_context(_store())
+    _report_collection(results, as_json, wanted_fail)
 
-    config = AwsConfig.from_env()
-    if region:
-        config = replace(config, regions=tuple(region))
-    if endpoint_url:
-        config = replace(config, endpoint_url=endpoint_url)
-    if role_arn:
-        config = replace(config, accounts=tuple(AwsAccount(name=a, role_arn=a) for a in role_arn))
-    if concurrency:
-        config = replace(config, concurrency=concurrency)
-    with err.status("collecting AWS evidence..."):
-        prepared = collect(config, _context("collect-aws"), service_names=service)
-    with _store() as store:
-        results = store.append_batch(prepared)
-    _report_collection(results, as_json, fail_on)
+
+def _refuse_bad_store() -> None:
+    """A store configuration the store would refuse is refused before anything is fetched (exit 2),
+    not after the first unit: the store opens only once records are ready (its database layer takes
+    seconds to import), so a cheap check without that layer runs first (evidence.store_preflight)."""
+    from evidence import store_preflight
+
+    if store_preflight.refused(state.store_url, os.environ):
+        with _store():  # the store refuses it with its own message; if it opens after all, carry on
+            pass
 
 
-def _report_collection(results: list[Any], as_json: bool, fail_on: str | None) -> None:
+def _import_store() -> None:
+    import evidence.publish
+    import evidence.store  # noqa: F401 - imported for its side effect: sys.modules is warm
+
+
+def _statuses(text: str, option: str) -> set[str]:
+    wanted = {s.strip() for s in text.split(",") if s.strip()}
+    unknown = wanted - {"pass", "fail", "error", "not_applicable"}
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown status(es) {sorted(unknown)}: choose from pass, fail, error, not_applicable",
+            param_hint=option,
+        )
+    return wanted
+
+
+def _family_collect_command(family: Any) -> Any:
+    """A ``collect FAMILY`` command whose options are the family's declared settings."""
+    import inspect
+
+    def option(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+    setting_params = {}
+    for setting in family.connection.settings:
+        if not setting.flags:
+            continue
+        base: Any = {"int": int, "float": float, "bool": bool}.get(setting.kind, str)
+        kind: Any = list[base] if setting.multiple else base
+        help_text = setting.help + (f" [env {setting.env}]" if setting.env else "")
+        bounds: dict[str, Any] = {"min": -MAX_INT, "max": MAX_INT} if base is int else {}
+        setting_params[f"setting_{setting.name}"] = (
+            setting.name,
+            option(
+                f"setting_{setting.name}",
+                Annotated[kind | None, typer.Option(*setting.flags, help=help_text, **bounds)],
+            ),
+        )
+    params = [
+        option(
+            "source",
+            Annotated[
+                list[str] | None,
+                typer.Option(
+                    "--source", "-s", help=f"collector to run (repeat): {', '.join(family.sources())}"
+                ),
+            ],
+        ),
+        option(
+            "evidence_type",
+            Annotated[
+                list[str] | None, typer.Option("--type", "-t", help="only these evidence types (repeat)")
+            ],
+        ),
+        *(p for _, p in setting_params.values()),
+        option(
+            "fail_on",
+            Annotated[
+                str | None,
+                typer.Option(help="exit 1 if any record has one of these statuses, e.g. fail,error"),
+            ],
+        ),
+        option("as_json", JsonOpt, False),
+    ]
+
+    def command(**kwargs: Any) -> None:
+        options = {name: kwargs.get(key) for key, (name, _) in setting_params.items()}
+        _collect_family(
+            family.name,
+            {k: v for k, v in options.items() if v is not None},
+            sources=kwargs.get("source"),
+            types=kwargs.get("evidence_type"),
+            fail_on=kwargs.get("fail_on"),
+            as_json=bool(kwargs.get("as_json")),
+        )
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = (
+        f"Collect {family.title} evidence (every collector, or the chosen ones) into the store. "
+        f"Settings: the options below > Airflow connection '{family.connection.default_conn_id}' extra "
+        "(in DAGs) > the environment."
+    )
+    return command
+
+
+def _report_collection(results: list[Any], as_json: bool, fail_on: set[str] | None) -> None:
     records = [r.record for r in results]
     if as_json:
-        _emit_json([{**_record_summary(r.record), "created": r.created} for r in results])
+        _emit_json([{**r.record.summary(), "created": r.created} for r in results])
     else:
         table = Table(title=f"{len(records)} records (evidence list / show ID for the full reasons)")
         table.add_column("type", no_wrap=True)
@@ -459,10 +588,9 @@ def _report_collection(results: list[Any], as_json: bool, fail_on: str | None) -
             )
         out.print(table)
     if fail_on:
-        wanted = {s.strip() for s in fail_on.split(",") if s.strip()}
-        hits = [r for r in records if str(r.status) in wanted]
+        hits = [r for r in records if str(r.status) in fail_on]
         if hits:
-            err.print(f"{len(hits)} record(s) with status in {sorted(wanted)}", markup=False)
+            err.print(f"{len(hits)} record(s) with status in {sorted(fail_on)}", markup=False)
             raise CheckFailed
 
 
@@ -473,20 +601,51 @@ def _report_collection(results: list[Any], as_json: bool, fail_on: str | None) -
 def verify(
     public_key: Annotated[
         list[Path] | None,
-        typer.Option("--public-key", help="trust only this Ed25519 public key (PEM); repeat"),
+        typer.Option("--public-key", help="trust only this Ed25519 public key (PEM or vkey); repeat"),
     ] = None,
+    trusted_head: Annotated[
+        list[Path] | None,
+        typer.Option("--trusted-head", help="a checkpoint saved earlier: truncation or a fork fails; repeat"),
+    ] = None,
+    witness_key: Annotated[
+        list[str] | None,
+        typer.Option("--witness-key", help="require cosignatures by this witness (vkey or file); repeat"),
+    ] = None,
+    witnesses: Annotated[
+        int | None,
+        typer.Option("--witnesses", min=1, max=MAX_INT, help="how many witness cosignatures (default all)"),
+    ] = None,
+    tsa_cert: Annotated[
+        Path | None,
+        typer.Option("--tsa-cert", envvar="EVIDENCE_TSA_CA", help="TSA root certificate(s), PEM"),
+    ] = None,
+    published: Annotated[
+        str | None,
+        typer.Option("--published", help="s3://bucket/prefix where checkpoints were published (WORM)"),
+    ] = None,
+    forget: Annotated[
+        bool, typer.Option("--forget", help="forget the checkpoint remembered for this store first")
+    ] = False,
     no_blobs: Annotated[
         bool, typer.Option("--no-blobs", help="skip re-hashing blobs (faster, weaker)")
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Verify the whole store: leaves, Merkle roots, signed tree heads, blobs. Exit 1 on any problem."""
+    """Verify the whole store: leaves, Merkle roots, signed checkpoints, key chain, clock, blobs,
+    cosignatures, timestamps, and trusted heads. Exit 1 on any problem."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from evidence.signing import Verifier
+    from evidence.trust import verify_anchored
 
-    keys = [Verifier.from_file(p) for p in public_key] if public_key else None
+    options = _trust_options(public_key, trusted_head)
+    if published:
+        from evidence.publish import CheckpointBucket
+
+        options.published = CheckpointBucket.from_url(published)
+    extra = _attestation_options(witness_key, witnesses, tsa_cert)
     with _store(create=False) as store:
+        if forget and options.state is not None:
+            options.state.forget(store.url)
         total = store.count()
         show_bar = not as_json and sys.stderr.isatty()
         with Progress(
@@ -499,29 +658,67 @@ def verify(
             transient=True,
         ) as progress:
             task = progress.add_task("verify", total=total)
-            report = store.verify(
-                trusted_keys=keys,
+            report = verify_anchored(
+                store,
+                options,
                 check_blobs=not no_blobs,
                 progress=lambda done, _t: progress.update(task, completed=done),
+                **extra,
             )
     if as_json:
         _emit_json(report.to_dict())
     else:
-        out.print(
+        _line(
             f"checked {report.records} records, {report.blobs} blobs, {report.tree_heads} signed tree heads "
-            f"(tree size {report.tree_size}, root {report.root_hash}) in {report.elapsed_seconds:.2f} s",
-            markup=False,
+            f"(tree size {report.tree_size}, root {report.root_hash}) in {report.elapsed_seconds:.2f} s"
         )
-        out.print(f"trust: {report.trust}", markup=False)
+        _line(f"trust: {report.trust}")
         for notice in report.notices:
-            out.print(f"notice [{notice.kind}] {notice.message}", markup=False)
+            _line(f"notice [{notice.kind}] {notice.message}")
     for problem in report.problems:
-        err.print(f"PROBLEM [{problem.kind}] {problem.message}", markup=False)
+        _say(f"PROBLEM [{problem.kind}] {problem.message}")
     if not report.ok:
         err.print(f"verification FAILED: {len(report.problems)} problem(s)")
         raise CheckFailed
     if not as_json:
         out.print("[green]OK[/green]: every record, blob and signed tree head checks out")
+
+
+def _trust_options(public_key: list[Path] | None, trusted_head: list[Path] | None) -> Any:
+    from evidence.signing import Verifier
+    from evidence.trust import KnownStores, TrustOptions, state_dir
+
+    return TrustOptions(
+        pinned=[Verifier.from_file(p) for p in public_key] if public_key else None,
+        trusted_heads=list(trusted_head or ()),
+        state=KnownStores(state_dir()),
+    )
+
+
+def _attestation_options(
+    witness_key: list[str] | None, witnesses: int | None, tsa_cert: Path | None
+) -> dict[str, Any]:
+    from evidence.note import VerifierKey
+    from evidence.timestamping import load_roots
+
+    extra: dict[str, Any] = {}
+    if witness_key:
+        keys = []
+        for value in witness_key:
+            text = Path(value).read_text().strip() if Path(value).is_file() else value
+            keys.append(VerifierKey.parse(text))
+        extra["witness_keys"] = keys
+        extra["witness_quorum"] = witnesses or len(keys)
+    if tsa_cert is not None:
+        extra["tsa_roots"] = load_roots(tsa_cert)
+    return extra
+
+
+def _fail_on_problems(problems: list[Any]) -> None:
+    for problem in problems:
+        _say(f"PROBLEM [{problem.kind}] {problem.message}")
+    if problems:
+        raise CheckFailed
 
 
 @app.command()
@@ -535,19 +732,19 @@ def posture(
     as_json: JsonOpt = False,
 ) -> None:
     """Control posture per framework: passing / failing / error / stale / missing / excepted."""
-    from evidence.catalog import load_catalog
-    from evidence.posture import State, evaluate, load_payloads
+    from evidence.posture import State, assess
 
-    cat = load_catalog()
-    selected = cat.filter(framework=framework) if framework else list(cat.controls)
+    wanted: set[str] = set()
+    if fail_on:
+        wanted = {s.strip() for s in fail_on.split(",") if s.strip()}
+        unknown = wanted - {str(s) for s in State}
+        if unknown:
+            raise typer.BadParameter(
+                f"unknown state(s) {sorted(unknown)}: choose from {', '.join(str(s) for s in State)}",
+                param_hint="--fail-on",
+            )
     with _store(create=False) as store:
-        latest = [r for r in store.latest() if r.collector not in ("attestation", "exception")]
-        person = [
-            *store.iter_records(evidence_type="attestation.statement"),
-            *store.iter_records(evidence_type="control.exception"),
-        ]
-        payloads = load_payloads(person, store.read_blob)
-    result = evaluate(cat, latest, person, payloads, datetime.now(UTC), controls=selected)
+        result = assess(store, framework=framework)
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -570,94 +767,161 @@ def posture(
                 )
                 _add_row(detail, item.control.id, _styled(str(item.state)), item.control.title, why[:300])
             out.print(detail)
-    if fail_on:
-        wanted = {s.strip() for s in fail_on.split(",") if s.strip()}
-        unknown = wanted - {str(s) for s in State}
-        if unknown:
-            raise typer.BadParameter(f"unknown state(s) {sorted(unknown)}", param_hint="--fail-on")
+    if wanted:
         hits = [c for c in result.controls if str(c.state) in wanted]
         if hits:
-            err.print(
-                f"{len(hits)} control(s) in {sorted(wanted)}: " + ", ".join(c.control.id for c in hits[:20]),
-                markup=False,
-            )
+            _say(f"{len(hits)} control(s) in {sorted(wanted)}: " + ", ".join(c.control.id for c in hits[:20]))
             raise CheckFailed
 
 
 @app.command("tree-head")
 def tree_head(as_json: JsonOpt = False) -> None:
-    """Print the latest signed tree head (size, root hash, timestamp, key id, signature)."""
+    """Print the latest signed tree head (size, root hash, timestamp, key id, signature, checkpoint)."""
     with _store(create=False) as store:
         head = store.tree_head()
-    body = head.to_dict() if head else None
+        body = head.to_dict() if head else None
+        if body is not None and head is not None and head.head.origin is not None:
+            body["log_key"] = store.log_key(head.head.size).encode()
+            body["checkpoint"] = store.checkpoint_note(head).encode()
     if as_json or body is None:
         _emit_json(body)
     else:
-        for key, value in body.items():
-            out.print(f"{key}: {value}", markup=False)
+        for key, value in body.items():  # the checkpoint is a signed note: its lines are its own
+            out.print(Text(neutralise(f"{key}: {value}", keep_newlines=key == "checkpoint")))
+
+
+TrustedHeadOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--trusted-head", help="a checkpoint saved earlier: truncation or a fork fails; repeat"),
+]
+PublicKeyOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--public-key", help="trust only this Ed25519 public key (PEM or vkey); repeat"),
+]
 
 
 @app.command()
 def prove(
     record_id: Annotated[str, typer.Argument(help="record id (or unique prefix)")],
     tree_size: Annotated[
-        int | None, typer.Option(help="prove against this tree size (default latest)")
+        int | None, typer.Option(min=0, max=MAX_INT, help="prove against this tree size (default latest)")
     ] = None,
+    public_key: PublicKeyOpt = None,
+    trusted_head: TrustedHeadOpt = None,
 ) -> None:
-    """Print an inclusion proof (JSON) for a record against a signed tree head, checked before printing."""
+    """Print an inclusion proof (JSON) for a record against a signed tree head, checked before printing
+    (against the pinned keys or the store's key chain, the trusted heads and the remembered checkpoint)."""
+    from evidence.trust import check_latest, proof_verifiers
+
+    options = _trust_options(public_key, trusted_head)
     with _store(create=False) as store:
+        _fail_on_problems(check_latest(store, options))
         proof = store.inclusion_proof(record_id, tree_size)
-        proof.verify([k.verifier() for k in store.public_keys()])
+        proof.verify(proof_verifiers(store, options.pinned))
     _emit_json(proof.to_dict())
 
 
 @app.command()
 def consistency(
-    old_size: Annotated[int, typer.Argument(min=0)],
-    new_size: Annotated[int | None, typer.Argument(min=0)] = None,
+    old_size: Annotated[int, typer.Argument(min=0, max=MAX_INT)],
+    new_size: Annotated[int | None, typer.Argument(min=0, max=MAX_INT)] = None,
+    public_key: PublicKeyOpt = None,
+    trusted_head: TrustedHeadOpt = None,
 ) -> None:
-    """Print a consistency proof (JSON) between two signed tree heads, checked before printing."""
+    """Print a consistency proof (JSON) between two signed tree heads, checked before printing
+    (against the pinned keys or the store's key chain, the trusted heads and the remembered checkpoint)."""
+    from evidence.trust import check_latest, proof_verifiers
+
+    options = _trust_options(public_key, trusted_head)
     with _store(create=False) as store:
+        _fail_on_problems(check_latest(store, options))
         proof = store.consistency_proof(old_size, new_size)
-        proof.verify([k.verifier() for k in store.public_keys()])
+        proof.verify(proof_verifiers(store, options.pinned))
     _emit_json(proof.to_dict())
 
 
-@app.command("aws-policy")
-def aws_policy() -> None:
-    """Print the least-privilege IAM policy the AWS collectors need (generated from their declarations)."""
-    from collectors.aws.policy import render
+@app.command()
+def policy(
+    family: Annotated[str, typer.Argument(help="collector family (see `evidence families`)")],
+    evidence_type: Annotated[
+        list[str] | None, typer.Option("--type", "-t", help="only what these evidence types need (repeat)")
+    ] = None,
+) -> None:
+    """Print the least-privilege policy a collector family needs, generated from its declared calls
+    (IAM policy for aws, Vault policy for vault...)."""
+    from evidence import registry
 
-    sys.stdout.write(render())
+    fam = registry.family(family)
+    sys.stdout.write(fam.policy(evidence_type or None))
+
+
+@app.command()
+def families(as_json: JsonOpt = False) -> None:
+    """List the installed collector families: sources, permission model, connection, demo."""
+    from evidence import registry
+
+    rows: list[dict[str, Any]] = [
+        {
+            "name": f.name,
+            "title": f.title,
+            "sources": f.sources(),
+            "evidence_types": len(f.evidence_types()),
+            "permission_model": f.permission_model.name,
+            "airflow_connection": {"type": f.connection.conn_type, "default": f.connection.default_conn_id},
+            "environment": [s.env for s in f.connection.settings if s.env],
+        }
+        for f in registry.families().values()
+    ]
+    if as_json:
+        _emit_json(rows)
+        return
+    table = Table(title=f"{len(rows)} collector families")
+    for column in ("family", "title", "sources", "types", "permissions", "connection", "environment"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        conn = r["airflow_connection"]
+        _add_row(
+            table,
+            r["name"],
+            r["title"],
+            ", ".join(r["sources"]),
+            str(r["evidence_types"]),
+            r["permission_model"],
+            f"{conn['type']} ({conn['default']})",
+            ", ".join(r["environment"]),
+        )
+    out.print(table)
 
 
 @app.command()
 def demo(
-    keep_running: Annotated[bool, typer.Option(help="keep the emulator up until Ctrl-C")] = False,
-    regions: Annotated[
-        str, typer.Option(help="comma-separated regions for the sample estate")
-    ] = "us-east-1,eu-west-1",
+    family: Annotated[
+        list[str] | None, typer.Option("--family", "-f", help="only these families' demos (repeat)")
+    ] = None,
+    keep_running: Annotated[bool, typer.Option(help="keep the emulators up until Ctrl-C")] = False,
 ) -> None:
-    """The main job on an embedded default: start a local AWS emulator seeded with a sample estate,
-    collect every AWS evidence type into the store, show posture and verify the store."""
-    from collectors.aws.core import AwsConfig
-    from collectors.aws.demo import seed_estate
-    from collectors.aws.demo.emulator import MotoServer
-    from collectors.aws.runner import collect
+    """The main job on an embedded default: start every installed family's demo source (emulators on
+    loopback seeded with compliant and non-compliant resources), collect all their evidence into the
+    store, add a sample attestation and risk acceptance, show posture and verify the store."""
+    from contextlib import ExitStack
 
-    region_list = tuple(r.strip() for r in regions.split(",") if r.strip())
-    with MotoServer() as emulator:
-        err.print(f"AWS emulator (moto server) on {emulator.url}; seeding the sample estate...")
-        seed_estate(emulator.url, region_list)
-        config = AwsConfig(endpoint_url=emulator.url, regions=region_list)
-        import os
+    from evidence import registry
+    from evidence.attestation import accept_risk, attest
 
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "demo")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
-        with err.status("collecting AWS evidence (schema + GX checks on every payload)..."):
-            prepared = collect(config, _context("demo"))
-        from evidence.attestation import accept_risk, attest
-
+    chosen = [registry.family(n) for n in family] if family else list(registry.families().values())
+    results: list[Any] = []
+    with ExitStack() as stack, _store() as store:
+        for fam in chosen:
+            estate_cm = fam.demo()
+            if estate_cm is None:
+                continue
+            err.print(f"{fam.title}: starting the demo source...", markup=False)
+            estate = stack.enter_context(estate_cm)
+            err.print(f"{fam.title}: {estate.description}", markup=False)
+            config = fam.configure(fam.connection.resolve(estate.settings, environ={}))
+            with err.status(f"collecting {fam.title} evidence (schema + GX checks on every payload)..."):
+                for batch in fam.collect(config, _context(f"demo-{fam.name}")):
+                    results.extend(store.append_batch(batch))
         people = [
             attest(
                 ["SEED003-SEC-01"],
@@ -675,16 +939,14 @@ def demo(
                 context=_context("demo-exception"),
             ),
         ]
-        with _store() as store:
-            results = store.append_batch(prepared)
-            store.append_batch(people)
-            err.print(f"store: {store!r}", markup=False)
+        store.append_batch(people)
+        err.print(f"store: {store!r}", markup=False)
         _report_collection(results, False, None)
         err.print("plus one attestation (SEED003-SEC-01) and one risk acceptance (SEED003-SEC-11)")
         posture(framework=None, controls=False, fail_on=None, as_json=False)
         verify(public_key=None, no_blobs=False, as_json=False)
         if keep_running:
-            err.print(f"emulator stays up on {emulator.url} (EVIDENCE_AWS_ENDPOINT_URL); Ctrl-C stops it")
+            err.print("the demo sources stay up; Ctrl-C stops them")
             import time
 
             try:
@@ -694,12 +956,73 @@ def demo(
                 pass
 
 
+_installed: list[bool] = []  # main() may run several times in one process (tests)
+
+
+def _install_family_commands() -> None:
+    """``collect FAMILY`` for every installed family, and the families' own subcommands."""
+    from evidence import registry
+
+    if _installed:
+        return
+    _installed.append(True)
+    taken = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    for fam in registry.families().values():
+        collect_app.command(fam.name)(_family_collect_command(fam))
+        for name, sub in fam.commands():
+            if name in taken:
+                raise EvidenceError(f"collector family {fam.name!r} brings a command {name!r} that exists")
+            app.add_typer(sub, name=name)
+            taken.add(name)
+
+
+from evidence import cli_trust  # noqa: E402 - the trust commands use this module's app and helpers
+
+cli_trust.register(app)
+
+from evidence import cli_bundle  # noqa: E402 - the bundle commands use this module's app and helpers
+
+cli_bundle.register(app)
+
+
+def _undecodable_input(argv: list[str], environ: Any) -> str | None:
+    """What on the command line (or in an EVIDENCE_* variable) is not valid UTF-8, if anything.
+
+    Python hands undecodable bytes over as lone surrogates; they could be neither printed nor stored."""
+    for position, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"argument {position} ({neutralise(arg)}) is not valid UTF-8"
+    for name, value in environ.items():
+        if name.startswith("EVIDENCE_"):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"environment variable {name} is not valid UTF-8"
+    return None
+
+
 def main() -> None:
-    """Entry point: run the app, turning our errors into messages on stderr and exit codes."""
+    """Entry point: run the app, turning our errors into messages on stderr and exit codes.
+
+    Never a traceback: an exception nobody expected is a bug, reported in one line (exit 2);
+    ``EVIDENCE_DEBUG=1`` shows its traceback."""
+    bad_input = _undecodable_input(sys.argv[1:], os.environ)
+    if bad_input:
+        _say(f"evidence: {bad_input}")
+        sys.exit(2)
+    from evidence.error_reporting import init_error_reporting
+
+    init_error_reporting("cli")  # only when EVIDENCE_ERROR_DSN (or SENTRY_DSN) is set
     try:
+        _install_family_commands()
         app(standalone_mode=False)
     except CheckFailed:
         sys.exit(1)
+    except BlobWriteError as exc:  # like a failed database write (StoreError): exit 2
+        err.print(f"evidence: {exc}", markup=False, highlight=False)
+        sys.exit(2)
     except (VerificationError, BlobError) as exc:
         err.print(f"evidence: {exc}", markup=False, highlight=False)
         sys.exit(1)
@@ -716,6 +1039,19 @@ def main() -> None:
         if show is None:
             raise
         show(file=sys.stderr)
+        sys.exit(2)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        if os.environ.get("EVIDENCE_DEBUG"):
+            raise
+        from evidence.error_reporting import report_exception
+
+        report_exception(exc)  # the collector's own failures reach Sentry when a DSN is set
+        _say(
+            f"evidence: internal error (a bug, please report it; EVIDENCE_DEBUG=1 shows where): "
+            f"{type(exc).__name__}: {exc}"
+        )
         sys.exit(2)
 
 

@@ -1,7 +1,8 @@
 """The project's error hierarchy.
 
 Every error names the record, field, file or source at fault. Only the CLI turns these into exit codes:
-``UsageError``/``ConfigError`` -> 2, ``VerificationError`` -> 1.
+``UsageError``/``ConfigError``/``StoreError`` (writes included) -> 2, ``VerificationError`` and a blob
+found missing or altered (``BlobError``) -> 1.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class RecordNotFound(StoreError):
 
 class BlobError(StoreError):
     """A content-addressed blob is missing or does not match its digest."""
+
+
+class BlobWriteError(BlobError):
+    """A blob could not be written (full disk, permissions, an endpoint down): like a failed database
+    write, an environment problem (exit 2), not evidence found wrong (exit 1)."""
 
 
 class SigningError(EvidenceError):

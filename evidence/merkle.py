@@ -204,6 +204,49 @@ def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
     return path
 
 
+def consistency_proof_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+    """The leaf ranges ``[start, end)`` whose MTH make up ``PROOF(m, D[n])``, in proof order.
+
+    Every range either ends at or before ``old_size`` (then it is a node of the old tree's compact
+    range, which a store keeps with each head) or starts at or after it (then only leaves appended
+    since are needed): a prover never re-reads the whole log.
+    """
+    if not 0 <= old_size <= new_size:
+        raise ValueError(f"cannot prove {old_size} -> {new_size} (need 0 <= old_size <= new_size)")
+    ranges: list[tuple[int, int]] = []
+    if old_size in (0, new_size):
+        return ranges
+    start, end, m, whole = 0, new_size, old_size, True
+    while m != end - start:
+        k = _largest_power_of_two_below(end - start)
+        if m <= k:
+            # SUBPROOF(m, D[n], b) = SUBPROOF(m, D[0:k], b) : MTH(D[k:n])
+            ranges.append((start + k, end))
+            end = start + k
+        else:
+            # SUBPROOF(m, D[n], b) = SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k])
+            ranges.append((start, start + k))
+            start, m, whole = start + k, m - k, False
+    # SUBPROOF(m, D[m], b): nothing if D[m] is the old tree itself (the verifier has its root), else
+    # MTH(D[m]), the subtree both trees share.
+    if not whole:
+        ranges.append((start, end))
+    ranges.reverse()
+    return ranges
+
+
+def compact_range_nodes(size: int) -> list[tuple[int, int]]:
+    """The leaf ranges of the compact range of a tree of ``size`` leaves, largest first (the order of
+    :meth:`CompactRange.to_list`)."""
+    nodes = []
+    start = 0
+    for bit in range(size.bit_length() - 1, -1, -1):
+        if size >> bit & 1:
+            nodes.append((start, start + (1 << bit)))
+            start += 1 << bit
+    return nodes
+
+
 def consistency_proof(old_size: int, new_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
     """``PROOF(m, D[n])`` of RFC 9162 §2.1.4.1: ``SUBPROOF(m, D[n], true)``; empty when m is 0 or n.
 
@@ -214,26 +257,7 @@ def consistency_proof(old_size: int, new_size: int, leaf_hashes: Sequence[bytes]
             f"cannot prove {old_size} -> {new_size} over {len(leaf_hashes)} leaves "
             "(need 0 <= old_size <= new_size <= leaves)"
         )
-    proof: list[bytes] = []
-    if old_size in (0, new_size):
-        return proof
-    start, end, m, whole = 0, new_size, old_size, True
-    while m != end - start:
-        k = _largest_power_of_two_below(end - start)
-        if m <= k:
-            # SUBPROOF(m, D[n], b) = SUBPROOF(m, D[0:k], b) : MTH(D[k:n])
-            proof.append(subtree_hash(leaf_hashes, start + k, end))
-            end = start + k
-        else:
-            # SUBPROOF(m, D[n], b) = SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k])
-            proof.append(subtree_hash(leaf_hashes, start, start + k))
-            start, m, whole = start + k, m - k, False
-    # SUBPROOF(m, D[m], b): nothing if D[m] is the old tree itself (the verifier has its root), else
-    # MTH(D[m]), the subtree both trees share.
-    if not whole:
-        proof.append(subtree_hash(leaf_hashes, start, end))
-    proof.reverse()
-    return proof
+    return [subtree_hash(leaf_hashes, a, b) for a, b in consistency_proof_ranges(old_size, new_size)]
 
 
 def _check_hash(what: str, value: bytes) -> None:

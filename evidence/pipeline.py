@@ -4,18 +4,17 @@ This is the one place that decides a record's status, so every source gets the s
 - the source could not be read -> ``error`` with the source's code and message (never pass/fail);
 - the payload breaks its schema -> ``error`` (malformed evidence is not evidence);
 - no resources -> ``not_applicable``;
-- any row fails, or the GX suite fails -> ``fail``, naming the resources;
-- otherwise rows that could not be read -> ``error``; else ``pass``.
+- any row fails, or the GX suite fails -> ``fail``, naming the resources (and those that could not
+  be read, if any);
+- otherwise rows that could not be read -> ``error`` (naming them and what the others were judged);
+  else ``pass``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,8 +25,9 @@ from evidence.records import (
     BlobRef,
     GxSummary,
     Population,
-    Provenance,
+    PreparedRecord,
     RecordDraft,
+    RunContext,
     SourceError,
     Status,
     Validation,
@@ -36,46 +36,6 @@ from evidence.registry import EvidenceType
 from evidence.validation import has_suite, run_suite, schema_errors
 
 MAX_NAMED = 10
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """Where and why a collection ran: Airflow fills the task fields, the CLI a run id of its own."""
-
-    run_id: str
-    dag_id: str | None = None
-    task_id: str | None = None
-    map_index: int | None = None
-    try_number: int | None = None
-    executor: str | None = None
-    host: str = field(default_factory=socket.gethostname)
-    tool: str = f"evidence {__version__}"
-
-    def provenance(self, api_calls: Sequence[ApiCall]) -> Provenance:
-        return Provenance(
-            host=self.host,
-            executor=self.executor,
-            dag_id=self.dag_id,
-            run_id=self.run_id,
-            task_id=self.task_id,
-            map_index=self.map_index,
-            try_number=self.try_number,
-            tool=self.tool,
-            api_calls=tuple(api_calls),
-        )
-
-    @classmethod
-    def from_env(cls, run_id: str) -> RunContext:
-        return cls(run_id=os.environ.get("EVIDENCE_RUN_ID", run_id))
-
-
-@dataclass(frozen=True)
-class PreparedRecord:
-    """A draft plus the bytes it points at, ready for ``store.append``."""
-
-    draft: RecordDraft
-    payload: bytes
-    attachments: dict[str, bytes] = field(default_factory=dict)  # sha256 hex -> bytes
 
 
 def control_ids_for(type_id: str) -> tuple[str, ...]:
@@ -132,19 +92,32 @@ def decide(
     if not rows:
         return Status.NOT_APPLICABLE, f"no {kind}s in this target", population
     failing = [r for r in rows if r.get("status") == Status.FAIL]
+    erroring = [r for r in rows if r.get("status") == Status.ERROR]
+    # Rows that could not be read are named next to the failing ones: a fail is never read as "every
+    # other resource passes" when some could not be read.
+    unread = f"; could not read {len(erroring)}: {_name_rows(erroring)}" if erroring else ""
     if failing:
-        return Status.FAIL, f"{len(failing)} of {len(rows)} {kind}s fail: {_name_rows(failing)}", population
+        return (
+            Status.FAIL,
+            f"{len(failing)} of {len(rows)} {kind}s fail: {_name_rows(failing)}{unread}",
+            population,
+        )
     if gx is not None and not gx.success:
         return (
             Status.FAIL,
-            "evidence does not prove the control: " + ", ".join(gx.failed_expectations),
+            "evidence does not prove the control: " + ", ".join(gx.failed_expectations) + unread,
             population,
         )
-    erroring = [r for r in rows if r.get("status") == Status.ERROR]
     if erroring:
+        judged = [
+            f"{counts[s]} {s.value.replace('_', ' ')}"
+            for s in (Status.PASS, Status.NOT_APPLICABLE)
+            if counts.get(s, 0)
+        ]
         return (
             Status.ERROR,
-            f"could not read {len(erroring)} of {len(rows)} {kind}s: {_name_rows(erroring)}",
+            f"could not read {len(erroring)} of {len(rows)} {kind}s: {_name_rows(erroring)}"
+            + (f"; the others were judged: {', '.join(judged)}" if judged else ""),
             population,
         )
     if counts.get(Status.NOT_APPLICABLE, 0) == len(rows):
@@ -205,10 +178,53 @@ def build_record(
         call_log = canonical_bytes([c.model_dump(mode="json", exclude={"count"}) for c in api_calls])
         _attach(attachments, refs, call_log, "api-calls")
     status, reason, population = decide(etype, rows, gx_summary, error, problems)
+    return draft_record(
+        etype,
+        payload_obj,
+        target=target,
+        observed_at=observed_at,
+        period_start=period_start,
+        period_end=period_end,
+        status=status,
+        reason=reason,
+        population=population,
+        validation=Validation(schema_valid=not problems, schema_errors=tuple(problems), gx=gx_summary),
+        context=context,
+        api_calls=api_calls,
+        error=error,
+        attachments=attachments,
+        refs=refs,
+        idempotency_key=idempotency_key(etype.id, target, context),
+    )
+
+
+def draft_record(
+    etype: EvidenceType,
+    payload_obj: dict[str, Any],
+    *,
+    target: dict[str, str],
+    observed_at: datetime,
+    status: Status,
+    reason: str,
+    population: Population,
+    validation: Validation,
+    context: RunContext,
+    idempotency_key: str,
+    period_start: datetime | None = None,
+    period_end: datetime | None = None,
+    api_calls: Sequence[ApiCall] = (),
+    error: SourceError | None = None,
+    attachments: dict[str, bytes] | None = None,
+    refs: Sequence[BlobRef] = (),
+    control_ids: Sequence[str] | None = None,
+    attested_by: str | None = None,
+) -> PreparedRecord:
+    """The one place a draft is put together, for collected evidence (``build_record``) and for what
+    people provide (``evidence.attestation``) alike: the same fields, version and provenance."""
     payload = canonical_bytes(payload_obj)
     draft = RecordDraft(
         evidence_type=etype.id,
-        control_ids=control_ids_for(etype.id),
+        control_ids=tuple(control_ids) if control_ids is not None else control_ids_for(etype.id),
         collector=etype.collector,
         collector_version=__version__,
         target=target,
@@ -222,8 +238,9 @@ def build_record(
         payload_sha256=sha256_hex(payload),
         payload_size=len(payload),
         attachments=tuple(refs),
-        validation=Validation(schema_valid=not problems, schema_errors=tuple(problems), gx=gx_summary),
+        validation=validation,
         provenance=context.provenance(summarise_calls(api_calls)),
-        idempotency_key=idempotency_key(etype.id, target, context),
+        idempotency_key=idempotency_key,
+        attested_by=attested_by,
     )
-    return PreparedRecord(draft=draft, payload=payload, attachments=attachments)
+    return PreparedRecord(draft=draft, payload=payload, attachments=dict(attachments or {}))

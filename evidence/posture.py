@@ -17,10 +17,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evidence.catalog import Catalog, Control
 from evidence.records import EvidenceRecord, Status
+from evidence.registry import ATTESTATION, CORE_TYPES, EXCEPTION
+
+if TYPE_CHECKING:
+    from evidence.store import EvidenceStore
 
 
 class State(StrEnum):
@@ -53,6 +57,7 @@ class ControlPosture:
     state: State
     parts: tuple[Part, ...]
     exception: str | None = None
+    exception_expires_at: datetime | None = None  # of the unexpired exception that excepts it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +68,9 @@ class ControlPosture:
             "method": self.control.method.type,
             "owner_role": self.control.owner_role,
             "exception": self.exception,
+            "exception_expires_at": (
+                self.exception_expires_at.isoformat() if self.exception_expires_at else None
+            ),
             "parts": [
                 {
                     "need": p.need,
@@ -95,11 +103,42 @@ def _worst(states: Iterable[State]) -> State:
     return next((s for s in _SEVERITY if s in found), State.MISSING)
 
 
+SCOPED = "resources"  # a target key: the record covers only the named resources (an event's collection)
+
+
+def _base_target(record: EvidenceRecord) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in record.target.items() if k != SCOPED))
+
+
+def _effective(records: Sequence[EvidenceRecord]) -> tuple[list[EvidenceRecord], list[EvidenceRecord]]:
+    """(records that stand for a whole target, newer resource-scoped records laid over them).
+
+    A resource-scoped record (collected for one resource an event named) can show a new failure or
+    error before the next full collection; it never clears a failure of the full record (the next
+    full collection does), and it never makes a control stale or missing on its own."""
+    full = {_base_target(r): r for r in records if SCOPED not in r.target}
+    overlays = [
+        r
+        for r in records
+        if SCOPED in r.target
+        and (_base_target(r) not in full or r.observed_at > full[_base_target(r)].observed_at)
+    ]
+    if not full:
+        return overlays, []
+    return list(full.values()), [r for r in overlays if r.status in (Status.FAIL, Status.ERROR)]
+
+
 def _automated_part(
     type_id: str, records: Sequence[EvidenceRecord], freshness: timedelta, now: datetime
 ) -> Part:
+    records, overlays = _effective(records)
     if not records:
         return Part(type_id, State.MISSING, "no evidence collected yet")
+    if overlays:
+        worst = State.FAILING if any(r.status == Status.FAIL for r in overlays) else State.ERROR
+        ids = tuple(r.id for r in [*records, *overlays])
+        text = "; ".join(f"{r.reason} (event-driven check of {r.target[SCOPED]})" for r in overlays)
+        return Part(type_id, worst, text[:500], ids, min(r.observed_at for r in records))
     ids = tuple(r.id for r in records)
     oldest = min(r.observed_at for r in records)
     statuses = Counter(r.status for r in records)
@@ -141,7 +180,7 @@ def evaluate(
     attestation_of: dict[str, tuple[EvidenceRecord, dict[str, Any]]] = {}
     exception_of: dict[str, tuple[EvidenceRecord, dict[str, Any]]] = {}
     for record in sorted(person_records, key=lambda r: r.seq, reverse=True):
-        target = attestation_of if record.evidence_type == "attestation.statement" else exception_of
+        target = attestation_of if record.evidence_type == ATTESTATION.id else exception_of
         for row in _rows(record, payloads):
             target.setdefault(row["resource"], (record, row))
 
@@ -196,12 +235,14 @@ def evaluate(
                     )
         state = _worst(p.state for p in parts)
         exception_note = None
+        exception_expiry = None
         found_exc = exception_of.get(control.id)
         if found_exc is not None and state != State.PASSING:
             record, row = found_exc
             expires = datetime.fromisoformat(row["expires_at"].replace("Z", "+00:00"))
             if expires > now:
                 state = State.EXCEPTED
+                exception_expiry = expires
                 exception_note = (
                     f"risk accepted by {row.get('accepted_by')} until {expires:%Y-%m-%d}: {row.get('reason')}"
                 )
@@ -210,7 +251,7 @@ def evaluate(
                 exception_note = (
                     f"exception expired {expires:%Y-%m-%d} (accepted by {row.get('accepted_by')})"
                 )
-        results.append(ControlPosture(control, state, tuple(parts), exception_note))
+        results.append(ControlPosture(control, state, tuple(parts), exception_note, exception_expiry))
 
     summary: dict[str, dict[str, int]] = {}
     for item in results:
@@ -224,3 +265,26 @@ def evaluate(
 
 def load_payloads(records: Iterable[EvidenceRecord], read_blob: Any) -> dict[str, Any]:
     return {r.payload_sha256: json.loads(read_blob(r.payload_sha256)) for r in records}
+
+
+def assess(
+    store: EvidenceStore,
+    *,
+    catalog: Catalog | None = None,
+    framework: str | None = None,
+    now: datetime | None = None,
+) -> Posture:
+    """Posture of the controls (all, or one framework's: ``soc2``, ``gdpr:Art32``...) from what the
+    store holds now. The one function the CLI, the evaluation DAG and the UI call."""
+    from evidence.canonical import utcnow
+    from evidence.catalog import load_catalog
+
+    cat = catalog or load_catalog()
+    selected = cat.filter(framework=framework) if framework else list(cat.controls)
+    collected = [r for r in store.latest() if r.evidence_type not in CORE_TYPES]
+    person = [
+        *store.iter_records(evidence_type=ATTESTATION.id),
+        *store.iter_records(evidence_type=EXCEPTION.id),
+    ]
+    payloads = load_payloads(person, store.read_blob)
+    return evaluate(cat, collected, person, payloads, now or utcnow(), controls=selected)

@@ -1,13 +1,19 @@
 """Evidence records: what a collector or a person hands to the store, and what the store keeps.
 
-A ``RecordDraft`` is built by the pipeline (or the CLI for attestations) and carries everything the
-source told us. The store turns it into an ``EvidenceRecord`` by assigning ``seq`` (its position in the
+A ``RecordDraft`` is built by the pipeline (``evidence.pipeline.draft_record``, for collected and
+attested evidence alike) and carries everything the source told us; a ``PreparedRecord`` is a draft
+with the bytes it points at, which is what ``store.append`` takes. ``RunContext`` says where and why
+a collection ran. The store turns it into an ``EvidenceRecord`` by assigning ``seq`` (its position in the
 Merkle log), ``recorded_at`` and ``leaf_hash``. The leaf hash covers the canonical JSON of every field
 except itself, so editing any field of a stored record is detectable offline.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -15,6 +21,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 from ulid import ULID
 
+from evidence import __version__
 from evidence.canonical import canonical_bytes, utc_iso
 
 
@@ -60,7 +67,7 @@ class ApiCall(_Frozen):
 
 class Provenance(_Frozen):
     host: str | None = None
-    executor: str | None = None
+    executor: str | None = None  # the orchestrator's executor, e.g. "CeleryExecutor"
     dag_id: str | None = None
     run_id: str | None = None
     task_id: str | None = None
@@ -68,6 +75,11 @@ class Provenance(_Frozen):
     try_number: int | None = None
     tool: str | None = None  # e.g. "evidence-cli 0.1.0" when not run by Airflow
     api_calls: tuple[ApiCall, ...] = ()
+    # Why the run happened: "scheduled", "manual", "asset_triggered", "cli"...; and, for an event-driven
+    # run, the event that triggered it (asset and source, e.g. "evidence/events <- sqs:queue-url").
+    run_type: str | None = None
+    triggered_by: str | None = None
+    orchestrator: str | None = None  # e.g. "airflow 3.3.2"
 
 
 class SourceError(_Frozen):
@@ -138,10 +150,70 @@ class RecordDraft(_Frozen):
         return f"sha256:{self.payload_sha256}"
 
 
+@dataclass(frozen=True)
+class PreparedRecord:
+    """A draft plus the bytes it points at, ready for ``store.append``."""
+
+    draft: RecordDraft
+    payload: bytes
+    attachments: dict[str, bytes] = field(default_factory=dict)  # sha256 hex -> bytes
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where and why a collection ran: Airflow fills the task fields, the CLI a run id of its own."""
+
+    run_id: str
+    dag_id: str | None = None
+    task_id: str | None = None
+    map_index: int | None = None
+    try_number: int | None = None
+    executor: str | None = None
+    host: str = field(default_factory=socket.gethostname)
+    tool: str = f"evidence {__version__}"
+    run_type: str | None = None
+    triggered_by: str | None = None
+    orchestrator: str | None = None
+
+    def provenance(self, api_calls: Sequence[ApiCall]) -> Provenance:
+        return Provenance(
+            host=self.host,
+            executor=self.executor,
+            dag_id=self.dag_id,
+            run_id=self.run_id,
+            task_id=self.task_id,
+            map_index=self.map_index,
+            try_number=self.try_number,
+            tool=self.tool,
+            api_calls=tuple(api_calls),
+            run_type=self.run_type,
+            triggered_by=self.triggered_by,
+            orchestrator=self.orchestrator,
+        )
+
+    @classmethod
+    def from_env(cls, run_id: str, run_type: str = "cli") -> RunContext:
+        return cls(run_id=os.environ.get("EVIDENCE_RUN_ID", run_id), run_type=run_type)
+
+
 class EvidenceRecord(RecordDraft):
     seq: int = Field(ge=0)
     recorded_at: UtcDatetime
     leaf_hash: Annotated[str, Field(pattern=SHA256_HEX)]
+
+    def summary(self) -> dict[str, Any]:
+        """The short form every listing shows (CLI ``list --json``, the UI's evidence browser)."""
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "evidence_type": self.evidence_type,
+            "status": str(self.status),
+            "target": dict(self.target),
+            "observed_at": utc_iso(self.observed_at),
+            "recorded_at": utc_iso(self.recorded_at),
+            "control_ids": list(self.control_ids),
+            "reason": self.reason,
+        }
 
     def leaf_data(self) -> bytes:
         """The bytes whose RFC 6962 leaf hash is ``leaf_hash``: every field but the hash itself."""

@@ -1,8 +1,14 @@
 """Ed25519 signed tree heads: the log's signed statement "my first N leaves have this Merkle root".
 
-What is signed is the canonical JSON of the head (``evidence.canonical``) with a fixed ``format`` tag,
-so a signature over a tree head can never be replayed as a signature over anything else we sign
-(bundle manifests use :meth:`Signer.sign_bytes` over their own, differently tagged, documents).
+A head is a C2SP ``tlog-checkpoint`` (:mod:`evidence.note`): origin, size, base64 root, then two
+extension lines, ``prev-checkpoint <base64 SHA-256 of the previous checkpoint's body>`` (absent on the
+first) and ``timestamp <ISO 8601 UTC>``; the signature is an Ed25519 signed-note signature over that
+body, under the key name ``origin``. Standard transparency tooling (witnesses, note verifiers) reads it.
+Heads written before checkpoints (schema version 1, ``origin`` None) were signed over the canonical
+JSON of the head with a fixed ``format`` tag; they still verify.
+
+Signers implement :class:`BaseSigner`: a local key file (:class:`Signer`, the embedded default) or a
+key that never leaves Vault (:class:`evidence.transit.TransitSigner`).
 
 Key material never leaves this module except through :meth:`Signer.private_pem`; nothing here logs or
 prints it, and ``repr(Signer)`` shows only the key id.
@@ -15,7 +21,9 @@ import binascii
 import hashlib
 import os
 import re
+import stat
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from evidence.canonical import canonical_bytes, utc_iso, utcnow
 from evidence.errors import SigningError, VerificationError
+from evidence.note import ALG_ED25519, Checkpoint, NoteError, SignedNote, VerifierKey, signature_line
 
 TREE_HEAD_FORMAT = "evidence-tree-head/v1"
 SIGNING_KEY_ENV = "EVIDENCE_SIGNING_KEY"
@@ -45,19 +54,46 @@ def key_id_for(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
+def raw_public_key(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+PREV_EXTENSION = "prev-checkpoint"
+TIME_EXTENSION = "timestamp"
+
+
 @dataclass(frozen=True)
 class TreeHead:
     size: int
     root_hash: str  # lowercase hex of the 32-byte Merkle root
     timestamp: str  # ISO 8601 UTC, as written by evidence.canonical.utc_iso
     key_id: str
+    origin: str | None = None  # the log's origin: the head is a checkpoint; None: a v1 JSON head
+    prev_hash: str | None = None  # hex SHA-256 of the previous checkpoint's body; None for the first
 
     @property
     def root(self) -> bytes:
         return bytes.fromhex(self.root_hash)
 
+    def checkpoint(self) -> Checkpoint:
+        """The C2SP checkpoint this head is (only for heads with an origin)."""
+        if self.origin is None:
+            raise VerificationError(f"tree head of size {self.size} predates checkpoints (schema v1)")
+        extensions = []
+        if self.prev_hash is not None:
+            prev = base64.b64encode(bytes.fromhex(self.prev_hash)).decode("ascii")
+            extensions.append(f"{PREV_EXTENSION} {prev}")
+        extensions.append(f"{TIME_EXTENSION} {self.timestamp}")
+        return Checkpoint(self.origin, self.size, self.root, tuple(extensions))
+
+    def body_hash(self) -> str:
+        """Hex SHA-256 of the checkpoint body: what the next head names as ``prev-checkpoint``."""
+        return self.checkpoint().body_hash().hex()
+
     def signed_bytes(self) -> bytes:
         """The exact bytes the signature covers."""
+        if self.origin is not None:
+            return self.checkpoint().body().encode("utf-8")
         return canonical_bytes(
             {
                 "format": TREE_HEAD_FORMAT,
@@ -74,8 +110,13 @@ class SignedTreeHead:
     head: TreeHead
     signature: str  # base64 (standard alphabet, padded) of the 64-byte Ed25519 signature
 
+    def note(self, key: VerifierKey) -> SignedNote:
+        """The head as a signed note (checkpoint + the log's signature line under ``key``)."""
+        raw = _decode_signature(self.signature, f"tree head of size {self.head.size}")
+        return SignedNote(self.head.checkpoint().body(), (signature_line(key, raw),))
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "format": TREE_HEAD_FORMAT,
             "size": self.head.size,
             "root_hash": self.head.root_hash,
@@ -83,6 +124,10 @@ class SignedTreeHead:
             "key_id": self.head.key_id,
             "signature": self.signature,
         }
+        if self.head.origin is not None:
+            data["origin"] = self.head.origin
+            data["prev_hash"] = self.head.prev_hash
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> SignedTreeHead:
@@ -106,8 +151,18 @@ class SignedTreeHead:
             raise VerificationError(
                 f"signed tree head of size {size}: 'root_hash' is not 64 lowercase hex characters"
             )
+        origin, prev_hash = data.get("origin"), data.get("prev_hash")
+        if origin is not None and not isinstance(origin, str):
+            raise VerificationError(f"signed tree head of size {size}: 'origin' is not a string")
+        if prev_hash is not None and not (isinstance(prev_hash, str) and _HEX_SHA256.fullmatch(prev_hash)):
+            raise VerificationError(f"signed tree head of size {size}: 'prev_hash' is not a SHA-256 hex")
         head = TreeHead(
-            size=size, root_hash=data["root_hash"], timestamp=data["timestamp"], key_id=data["key_id"]
+            size=size,
+            root_hash=data["root_hash"],
+            timestamp=data["timestamp"],
+            key_id=data["key_id"],
+            origin=origin,
+            prev_hash=prev_hash,
         )
         return cls(head=head, signature=data["signature"])
 
@@ -137,13 +192,44 @@ class Verifier:
         return cls(key)
 
     @classmethod
+    def from_vkey(cls, text: str, *, source: str = "verifier key") -> Verifier:
+        """A signed-note verifier key (``<name>+<hash>+<base64>``), as printed by ``evidence tree-head``."""
+        try:
+            key = VerifierKey.parse(text)
+        except NoteError as exc:
+            raise SigningError(f"{source}: {exc}") from exc
+        if key.alg != ALG_ED25519:
+            raise SigningError(f"{source}: not an Ed25519 log key (type 0x{key.alg:02x})")
+        return cls(key.ed25519())
+
+    @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Verifier:
+        """A PEM public key, or a file holding a verifier key (vkey) line."""
         path = Path(path)
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise SigningError(f"cannot read public key file {path}: {exc.strerror or exc}") from exc
+        if b"-----BEGIN" not in data:
+            return cls.from_vkey(data.decode("utf-8", "replace").strip(), source=str(path))
         return cls.from_pem(data, source=str(path))
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self._public_key
+
+    def raw(self) -> bytes:
+        return raw_public_key(self._public_key)
+
+    def note_key(self, name: str) -> VerifierKey:
+        """This key as a signed-note verifier key under ``name`` (the log's origin)."""
+        return VerifierKey(name, ALG_ED25519, self.raw())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Verifier) and other.raw() == self.raw()
+
+    def __hash__(self) -> int:
+        return hash(self.raw())
 
     def public_pem(self) -> bytes:
         return self._public_key.public_bytes(
@@ -179,8 +265,70 @@ def _refuse_loose_permissions(path: Path, mode: int) -> None:
         )
 
 
-class Signer:
-    """An Ed25519 private key that signs tree heads. ``repr`` shows the key id, never the key."""
+class BaseSigner(ABC):
+    """What signs the log: an Ed25519 key, wherever it lives. Subclasses give the public key and sign.
+
+    Everything the store signs (tree heads as checkpoints, key rotation statements) goes through
+    :meth:`sign_raw`, so a key held by Vault Transit signs exactly what a local key would.
+    """
+
+    key_id: str
+
+    @abstractmethod
+    def public_key(self) -> Ed25519PublicKey:
+        """The public half (never the private key)."""
+
+    @abstractmethod
+    def sign_raw(self, data: bytes) -> bytes:
+        """The 64-byte Ed25519 signature over ``data``; SigningError if the signer cannot sign."""
+
+    def describe(self) -> str:
+        """Where the key lives, for messages (never the key itself)."""
+        return f"key {self.key_id}"
+
+    def verifier(self) -> Verifier:
+        return Verifier(self.public_key())
+
+    def public_pem(self) -> bytes:
+        return self.verifier().public_pem()
+
+    def note_key(self, name: str) -> VerifierKey:
+        return self.verifier().note_key(name)
+
+    def sign_bytes(self, data: bytes) -> str:
+        """Base64 Ed25519 signature over ``data`` (the caller tags what ``data`` is)."""
+        return base64.b64encode(self.sign_raw(data)).decode("ascii")
+
+    def sign_head(
+        self,
+        size: int,
+        root: bytes,
+        timestamp: datetime | None = None,
+        *,
+        origin: str | None = None,
+        prev_hash: str | None = None,
+    ) -> SignedTreeHead:
+        """Sign a head: a checkpoint when ``origin`` is given (every store since schema version 2)."""
+        if size < 0:
+            raise ValueError(f"tree size must not be negative, got {size}")
+        if len(root) != 32:
+            raise ValueError(f"root must be a 32-byte SHA-256 hash, got {len(root)} bytes")
+        head = TreeHead(
+            size=size,
+            root_hash=root.hex(),
+            timestamp=utc_iso(timestamp if timestamp is not None else utcnow()),
+            key_id=self.key_id,
+            origin=origin,
+            prev_hash=prev_hash,
+        )
+        return SignedTreeHead(head=head, signature=self.sign_bytes(head.signed_bytes()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(key_id={self.key_id!r})"
+
+
+class Signer(BaseSigner):
+    """An Ed25519 private key held in this process (a PEM file or variable). ``repr`` shows the key id."""
 
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
         self._private_key = private_key
@@ -208,6 +356,9 @@ class Signer:
         path = Path(path)
         try:
             mode = path.stat().st_mode
+            if not stat.S_ISREG(mode):
+                what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+                raise SigningError(f"signing key file {path} is {what}: give the path of the key's PEM file")
             _refuse_loose_permissions(path, mode)
             data = path.read_bytes()
         except OSError as exc:
@@ -233,31 +384,14 @@ class Signer:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
 
-    def public_pem(self) -> bytes:
-        return self.verifier().public_pem()
+    def public_key(self) -> Ed25519PublicKey:
+        return self._private_key.public_key()
 
-    def verifier(self) -> Verifier:
-        return Verifier(self._private_key.public_key())
+    def sign_raw(self, data: bytes) -> bytes:
+        return self._private_key.sign(data)
 
-    def sign_bytes(self, data: bytes) -> str:
-        """Base64 Ed25519 signature over ``data`` (the caller tags what ``data`` is)."""
-        return base64.b64encode(self._private_key.sign(data)).decode("ascii")
-
-    def sign_head(self, size: int, root: bytes, timestamp: datetime | None = None) -> SignedTreeHead:
-        if size < 0:
-            raise ValueError(f"tree size must not be negative, got {size}")
-        if len(root) != 32:
-            raise ValueError(f"root must be a 32-byte SHA-256 hash, got {len(root)} bytes")
-        head = TreeHead(
-            size=size,
-            root_hash=root.hex(),
-            timestamp=utc_iso(timestamp if timestamp is not None else utcnow()),
-            key_id=self.key_id,
-        )
-        return SignedTreeHead(head=head, signature=self.sign_bytes(head.signed_bytes()))
-
-    def __repr__(self) -> str:
-        return f"Signer(key_id={self.key_id!r})"
+    def describe(self) -> str:
+        return f"local key {self.key_id}"
 
 
 def load_or_create_signer(path: Path) -> Signer:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support.openbao import OpenBao, openbao_server
 from tests.support.servers import MotoServer, pg_available, pg_database
+
+# The CLI remembers verified checkpoints (evidence.trust): never in the user's own state directory.
+os.environ["EVIDENCE_STATE_DIR"] = tempfile.mkdtemp(prefix="evidence-test-state-")
+atexit.register(shutil.rmtree, os.environ["EVIDENCE_STATE_DIR"], ignore_errors=True)
 
 # boto3 must never find real credentials or talk to real AWS from a test.
 os.environ.update(
@@ -45,3 +53,10 @@ def pg_url(pg_admin: str) -> Iterator[str]:
     """An SQLAlchemy URL to a fresh, empty PostgreSQL database."""
     with pg_database() as url:
         yield url
+
+
+@pytest.fixture
+def openbao() -> Iterator[OpenBao]:
+    """A fresh OpenBao dev server (in memory) for one test; ``openbao.enable_engine("transit")``."""
+    with openbao_server() as server:
+        yield server

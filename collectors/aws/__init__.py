@@ -1,21 +1,9 @@
-"""AWS collectors. Importing this package registers every AWS service and evidence type; the modules
-import boto3 only inside functions, so this stays cheap."""
+"""The AWS collector family (entry point ``aws = "collectors.aws:FAMILY"``).
 
-from collectors.aws import (  # noqa: F401
-    acm,
-    backup,
-    budgets,
-    cloudfront,
-    cloudtrail,
-    cloudwatch,
-    ec2,
-    elbv2,
-    iam,
-    kms,
-    logs,
-    rds,
-    route53,
-    s3,
-    secretsmanager,
-    wafv2,
-)
+Importing this package is cheap: ``FAMILY.load()`` imports the service modules, which register their
+sources and evidence types and import boto3 only inside functions.
+"""
+
+from collectors.aws.family import AWS as FAMILY
+
+__all__ = ["FAMILY"]

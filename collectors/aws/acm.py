@@ -12,21 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from collectors.aws.core import (
-    Absent,
-    AwsClients,
-    CallRecorder,
-    Failed,
-    Found,
-    Outcome,
-    Snapshot,
-    failed_reason,
-    fan_out,
-)
-from collectors.aws.runner import AwsService, register_service
-from collectors.aws.timestamps import as_utc, iso
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Absent, Failed, Found, Outcome, Snapshot, failed_reason, fan_out
+from collectors.core.family import FetchContext
+from collectors.core.timestamps import as_utc, iso
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.acm"
 
@@ -99,10 +90,11 @@ class AcmSnapshot(Snapshot):
     certificates: list[Certificate] = field(default_factory=list)
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> AcmSnapshot:
-    snapshot = AcmSnapshot(target=target, observed_at=utcnow(), region=region)
+def fetch(ctx: FetchContext[AwsTarget]) -> AcmSnapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    concurrency = ctx.concurrency
+    snapshot = AcmSnapshot(target=ctx.target, observed_at=ctx.observed_at, region=region)
     client = clients.client("acm", region)
     listing = recorder.paginate(
         client,
@@ -129,7 +121,7 @@ def fetch(
     return snapshot
 
 
-SERVICE = register_service(AwsService(name=COLLECTOR, scope="regional", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="regional")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -175,10 +167,9 @@ def _judge(cert: Certificate, observed_at: datetime) -> tuple[str, str, dict[str
     return "pass", f"valid for {int(days)} more days ({used})", fields
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.acm.certificate_expiry",
     title=f"ACM certificates are valid for more than {MIN_DAYS_TO_EXPIRY} days; none expired or failed",
-    collector=COLLECTOR,
     api_calls=(LIST_CERTIFICATES, DESCRIBE_CERTIFICATE),
     resource_kind="certificate",
 )

@@ -11,24 +11,15 @@ from __future__ import annotations
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from collectors.aws.core import (
-    Absent,
-    AwsClients,
-    CallRecorder,
-    Failed,
-    Found,
-    Outcome,
-    Snapshot,
-    failed_reason,
-    fan_out,
-    uniform_failure,
-)
-from collectors.aws.runner import AwsService, register_service
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder, AwsClients
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Absent, Failed, Found, Outcome, Snapshot, failed_reason, fan_out, uniform_failure
+from collectors.core.family import FetchContext
+from collectors.core.timestamps import as_utc, iso
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.backup"
 
@@ -46,8 +37,10 @@ DESCRIBE_DB_CLUSTERS = ApiPermission("rds", "describe_db_clusters", "rds:Describ
 
 # Recovery points must outlive a monthly review cycle: 35 days keeps every daily restore point of the
 # last month plus the days it takes to notice a problem at month end (and matches RDS's 35-day maximum
-# for point-in-time recovery). A rule with no expiry fails too: GDPR's storage limitation (Art. 5(1)(e))
-# wants personal data in backups kept for a decided period, not forever by default.
+# for point-in-time recovery). A rule without DeleteAfterDays keeps its recovery points indefinitely
+# (AWS Backup's documented default: "If you do not specify a lifecycle, recovery points are retained
+# indefinitely"), so it meets this minimum; the row still counts such rules (rules_without_expiry) for
+# a storage-limitation review, which is a separate, attested control.
 MIN_DELETE_AFTER_DAYS = 35
 # Backups are scheduled at least daily; a protected resource without a successful job in the last day
 # has missed its backup.
@@ -89,7 +82,7 @@ class BackupSnapshot(Snapshot):
     databases: Outcome | None = None
 
 
-def _read_plan(clients: AwsClients, region: str, recorder: CallRecorder, plan: Plan) -> Plan:
+def _read_plan(clients: AwsClients, region: str, recorder: AwsCallRecorder, plan: Plan) -> Plan:
     client = clients.client("backup", region)
     plan.plan = recorder.call(client, GET_PLAN, region, BackupPlanId=plan.plan_id)
     listing = recorder.paginate(
@@ -116,7 +109,7 @@ def _key_region(key_arn: str, default: str) -> str:
     return parts[3] if len(parts) > 5 and parts[0] == "arn" and parts[3] else default
 
 
-def _count_databases(clients: AwsClients, region: str, recorder: CallRecorder) -> Outcome:
+def _count_databases(clients: AwsClients, region: str, recorder: AwsCallRecorder) -> Outcome:
     client = clients.client("rds", region)
     total = 0
     for api, key in ((DESCRIBE_DB_INSTANCES, "DBInstances"), (DESCRIBE_DB_CLUSTERS, "DBClusters")):
@@ -130,10 +123,11 @@ def _count_databases(clients: AwsClients, region: str, recorder: CallRecorder) -
     return Found(total)
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> BackupSnapshot:
-    snapshot = BackupSnapshot(target=target, observed_at=utcnow())
+def fetch(ctx: FetchContext[AwsTarget]) -> BackupSnapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    concurrency = ctx.concurrency
+    snapshot = BackupSnapshot(target=ctx.target, observed_at=ctx.observed_at)
     client = clients.client("backup", region)
 
     listing = recorder.paginate(client, LIST_PLANS, region, "BackupPlansList")
@@ -147,7 +141,7 @@ def fetch(
         # A plan's selections stop at the first failing call (the listing or one selection).
         failure = uniform_failure([p.selections for p in snapshot.plans if p.selections is not None])
         if failure is not None:
-            snapshot.fail(
+            snapshot.fail_per_resource(
                 LIST_SELECTIONS if failure.operation == LIST_SELECTIONS.key else GET_SELECTION, failure
             )
         if not snapshot.plans:
@@ -200,26 +194,11 @@ def fetch(
     return snapshot
 
 
-register_service(AwsService(name=COLLECTOR, scope="regional", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="regional")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Pure mappings: snapshot -> rows.
-
-
-def _utc(value: Any) -> datetime | None:
-    """boto3 gives aware datetimes; recorded responses may hold ISO strings. Naive means UTC."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if not isinstance(value, datetime):
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _region(snapshot: BackupSnapshot) -> str | None:
@@ -241,11 +220,10 @@ _PLAN_NULLS: dict[str, Any] = {
 }
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.backup.plans",
     title=f"AWS Backup plans schedule backups, keep them at least {MIN_DELETE_AFTER_DAYS} days and "
     "have resources assigned",
-    collector=COLLECTOR,
     api_calls=(
         LIST_PLANS,
         GET_PLAN,
@@ -305,8 +283,6 @@ def plans(snapshot: BackupSnapshot) -> list[Row]:
             problems.append("no rules")
         if unscheduled:
             problems.append(f"rules without a schedule: {', '.join(map(str, unscheduled))}")
-        if unbounded:
-            problems.append(f"rules without DeleteAfterDays: {', '.join(map(str, unbounded))}")
         short = [d for d in bounded if d < MIN_DELETE_AFTER_DAYS]
         if short:
             problems.append(f"recovery points deleted after {min(short)} days (< {MIN_DELETE_AFTER_DAYS})")
@@ -321,16 +297,21 @@ def plans(snapshot: BackupSnapshot) -> list[Row]:
                     **fields,
                     "status": "pass",
                     "reason": f"{len(rules)} scheduled rule(s) keeping recovery points "
-                    f"{fields['min_delete_after_days']}+ days; {fields['selections']} selection(s)",
+                    + (
+                        f"{fields['min_delete_after_days']}+ days"
+                        if bounded
+                        else "indefinitely (no DeleteAfterDays)"
+                    )
+                    + (f", {len(unbounded)} of them indefinitely" if bounded and unbounded else "")
+                    + f"; {fields['selections']} selection(s)",
                 }
             )
     return rows
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.backup.vault_encryption",
     title="AWS Backup vaults encrypt recovery points with a KMS key (customer-managed preferred)",
-    collector=COLLECTOR,
     api_calls=(LIST_VAULTS, DESCRIBE_KEY.optional()),
     resource_kind="backup vault",
 )
@@ -384,10 +365,9 @@ def vault_encryption(snapshot: BackupSnapshot) -> list[Row]:
     return rows
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.backup.recent_jobs",
     title="Every resource AWS Backup protects had a successful backup job in the last day",
-    collector=COLLECTOR,
     api_calls=(LIST_PROTECTED, LIST_JOBS, LIST_PLANS, LIST_SELECTIONS, GET_SELECTION),
     resource_kind="protected resource",
 )
@@ -399,7 +379,7 @@ def recent_jobs(snapshot: BackupSnapshot) -> list[Row]:
     since = snapshot.observed_at - JOB_WINDOW
     jobs_by_resource: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for job in snapshot.jobs:
-        created = _utc(job.get("CreationDate"))
+        created = as_utc(job.get("CreationDate"))
         if job.get("ResourceArn") and created is not None and created >= since:
             jobs_by_resource[job["ResourceArn"]].append(job)
     kinds: dict[str, str | None] = {}
@@ -408,7 +388,7 @@ def recent_jobs(snapshot: BackupSnapshot) -> list[Row]:
         arn = item.get("ResourceArn")
         if arn:
             kinds[arn] = item.get("ResourceType")
-            last_backup[arn] = _iso(_utc(item.get("LastBackupTime")))
+            last_backup[arn] = iso(as_utc(item.get("LastBackupTime")))
     rows: list[Row] = []
     for plan in snapshot.plans:
         if isinstance(plan.selections, Found):
@@ -437,7 +417,7 @@ def recent_jobs(snapshot: BackupSnapshot) -> list[Row]:
     for job_arn, jobs in jobs_by_resource.items():
         kinds.setdefault(job_arn, jobs[0].get("ResourceType"))
     for arn in sorted(kinds):
-        jobs = sorted(jobs_by_resource.get(arn, []), key=lambda j: _utc(j.get("CreationDate")) or since)
+        jobs = sorted(jobs_by_resource.get(arn, []), key=lambda j: as_utc(j.get("CreationDate")) or since)
         finished = [j for j in jobs if j.get("State") not in UNFINISHED_STATES]
         latest = finished[-1] if finished else None
         fields = {
@@ -445,7 +425,7 @@ def recent_jobs(snapshot: BackupSnapshot) -> list[Row]:
             "jobs_in_window": len(jobs),
             "latest_job_id": latest.get("BackupJobId") if latest else None,
             "latest_job_state": latest.get("State") if latest else None,
-            "latest_job_created": _iso(_utc(latest.get("CreationDate"))) if latest else None,
+            "latest_job_created": iso(as_utc(latest.get("CreationDate"))) if latest else None,
             "last_backup_time": last_backup.get(arn),
         }
         row = {"resource": arn, "region": region, **fields}

@@ -12,19 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.aws.core import (
-    Absent,
-    AwsClients,
-    CallRecorder,
-    Failed,
-    Found,
-    Outcome,
-    Snapshot,
-    failed_reason,
-)
-from collectors.aws.runner import AwsService, register_service
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Absent, Failed, Found, Outcome, Snapshot, failed_reason
+from collectors.core.family import FetchContext
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.budgets"
 
@@ -59,7 +51,7 @@ class BudgetsSnapshot(Snapshot):
     listing: Outcome | None = None
 
 
-def _read_budget(client: Any, recorder: CallRecorder, region: str, account: str, budget: Budget) -> Budget:
+def _read_budget(client: Any, recorder: AwsCallRecorder, region: str, account: str, budget: Budget) -> Budget:
     budget.notifications = recorder.paginate(
         client,
         DESCRIBE_NOTIFICATIONS,
@@ -83,10 +75,12 @@ def _read_budget(client: Any, recorder: CallRecorder, region: str, account: str,
     return budget
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> BudgetsSnapshot:
-    snapshot = BudgetsSnapshot(target=target, observed_at=utcnow())
+def fetch(ctx: FetchContext[AwsTarget]) -> BudgetsSnapshot:
+    target = ctx.target
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    concurrency = ctx.concurrency
+    snapshot = BudgetsSnapshot(target=ctx.target, observed_at=ctx.observed_at)
     client = clients.client("budgets", region)
     account = target["account"]
     snapshot.listing = recorder.paginate(client, DESCRIBE_BUDGETS, region, "Budgets", AccountId=account)
@@ -110,7 +104,7 @@ def fetch(
     return snapshot
 
 
-register_service(AwsService(name=COLLECTOR, scope="global", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="global")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -137,10 +131,9 @@ def _limit(config: dict[str, Any]) -> tuple[float | None, str | None]:
     return amount, limit.get("Unit")
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.budgets.alerts",
     title="Cost budgets exist and each one alerts someone (a notification with subscribers)",
-    collector=COLLECTOR,
     api_calls=(DESCRIBE_BUDGETS, DESCRIBE_NOTIFICATIONS, DESCRIBE_SUBSCRIBERS),
     resource_kind="budget",
 )

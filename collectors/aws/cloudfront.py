@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.aws.core import AwsClients, CallRecorder, Failed, Found, Outcome, Snapshot
-from collectors.aws.runner import AwsService, register_service
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Failed, Found, Outcome, Snapshot
+from collectors.core.family import FetchContext
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.cloudfront"
 
@@ -34,7 +35,7 @@ class CloudFrontSnapshot(Snapshot):
     distributions: Outcome | None = None  # Found(list of DistributionSummary)
 
 
-def list_distributions(client: Any, recorder: CallRecorder, region: str) -> Outcome:
+def list_distributions(client: Any, recorder: AwsCallRecorder, region: str) -> Outcome:
     """ListDistributions nests its items and marker inside ``DistributionList``: follow it there."""
     items: list[Any] = []
     request: dict[str, Any] = {}
@@ -50,17 +51,17 @@ def list_distributions(client: Any, recorder: CallRecorder, region: str) -> Outc
     return Found(items)
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> CloudFrontSnapshot:
-    snapshot = CloudFrontSnapshot(target=target, observed_at=utcnow())
+def fetch(ctx: FetchContext[AwsTarget]) -> CloudFrontSnapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    snapshot = CloudFrontSnapshot(target=ctx.target, observed_at=ctx.observed_at)
     snapshot.distributions = list_distributions(clients.client("cloudfront", region), recorder, region)
     if isinstance(snapshot.distributions, Failed):
         snapshot.fail(LIST_DISTRIBUTIONS, snapshot.distributions.error)
     return snapshot
 
 
-register_service(AwsService(name=COLLECTOR, scope="global", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="global")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -76,10 +77,9 @@ def _behaviours(distribution: dict[str, Any]) -> list[tuple[str, str | None]]:
     return found
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.cloudfront.https_only",
     title="CloudFront distributions serve viewers over HTTPS only, with TLS 1.2+ on custom certificates",
-    collector=COLLECTOR,
     api_calls=(LIST_DISTRIBUTIONS,),
     resource_kind="distribution",
 )

@@ -22,20 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.aws.core import (
-    Absent,
-    AwsClients,
-    CallRecorder,
-    Failed,
-    Found,
-    Outcome,
-    Snapshot,
-    failed_reason,
-)
-from collectors.aws.runner import AwsService, register_service
-from collectors.aws.timestamps import iso
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder, AwsClients
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Absent, Failed, Found, Outcome, Snapshot, failed_reason
+from collectors.core.family import FetchContext
+from collectors.core.timestamps import iso
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.cloudtrail"
 
@@ -106,7 +98,7 @@ class CloudTrailSnapshot(Snapshot):
     trails: list[Trail] = field(default_factory=list)
 
 
-def _fetch_trail(clients: AwsClients, region: str, recorder: CallRecorder, trail: Trail) -> Trail:
+def _fetch_trail(clients: AwsClients, region: str, recorder: AwsCallRecorder, trail: Trail) -> Trail:
     # Status and selectors are read where the trail lives: every region then judges the same facts,
     # and a shadow trail needs no cross-region lookup (AWS wants the ARN for a shadow trail's status).
     home = trail.home_region or region
@@ -118,10 +110,11 @@ def _fetch_trail(clients: AwsClients, region: str, recorder: CallRecorder, trail
     return trail
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> CloudTrailSnapshot:
-    snapshot = CloudTrailSnapshot(target=target, observed_at=utcnow(), region=region)
+def fetch(ctx: FetchContext[AwsTarget]) -> CloudTrailSnapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    concurrency = ctx.concurrency
+    snapshot = CloudTrailSnapshot(target=ctx.target, observed_at=ctx.observed_at, region=region)
     client = clients.client("cloudtrail", region)
     listing = recorder.call(client, DESCRIBE_TRAILS, region, includeShadowTrails=True)
     if isinstance(listing, Failed):
@@ -140,7 +133,7 @@ def fetch(
     return snapshot
 
 
-SERVICE = register_service(AwsService(name=COLLECTOR, scope="regional", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="regional")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -253,11 +246,10 @@ def _advisories(facts: dict[str, Any]) -> str:
     return f" (advisory: {', '.join(notes)})" if notes else ""
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.cloudtrail.trails",
     title="Every region is logged by a multi-region CloudTrail trail that is logging, validates its log "
     "files and delivers them to S3",
-    collector=COLLECTOR,
     api_calls=(DESCRIBE_TRAILS, GET_TRAIL_STATUS, GET_EVENT_SELECTORS),
     resource_kind="trail",
 )

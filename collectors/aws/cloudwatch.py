@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.aws.core import AwsClients, CallRecorder, Failed, Found, Outcome, Snapshot
-from collectors.aws.runner import AwsService, register_service
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Failed, Found, Outcome, Snapshot
+from collectors.core.family import FetchContext
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.cloudwatch"
 
@@ -30,10 +31,10 @@ class CloudWatchSnapshot(Snapshot):
     composite_alarms: Outcome | None = None  # Found(list of CompositeAlarms)
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> CloudWatchSnapshot:
-    snapshot = CloudWatchSnapshot(target=target, observed_at=utcnow(), region=region)
+def fetch(ctx: FetchContext[AwsTarget]) -> CloudWatchSnapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    snapshot = CloudWatchSnapshot(target=ctx.target, observed_at=ctx.observed_at, region=region)
     client = clients.client("cloudwatch", region)
     # One listing per alarm type: each type's page carries its own result key.
     snapshot.metric_alarms = recorder.paginate(
@@ -49,7 +50,7 @@ def fetch(
     return snapshot
 
 
-register_service(AwsService(name=COLLECTOR, scope="regional", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="regional")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -91,10 +92,9 @@ def _alarm_row(alarm: dict[str, Any], alarm_type: str, region: str) -> Row:
     }
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.cloudwatch.alarms",
     title="CloudWatch alarms exist and each one notifies someone (actions enabled, alarm actions set)",
-    collector=COLLECTOR,
     api_calls=(DESCRIBE_ALARMS,),
     resource_kind="alarm",
 )

@@ -11,10 +11,11 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.aws.core import AwsClients, CallRecorder, Failed, Found, Outcome, Snapshot
-from collectors.aws.runner import AwsService, register_service
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Failed, Found, Outcome, Snapshot
+from collectors.core.family import FetchContext
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.ec2"
 
@@ -39,10 +40,10 @@ class Ec2Snapshot(Snapshot):
     security_groups: Outcome | None = None  # Found(list of security groups)
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> Ec2Snapshot:
-    snapshot = Ec2Snapshot(target=target, observed_at=utcnow(), region=region)
+def fetch(ctx: FetchContext[AwsTarget]) -> Ec2Snapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    snapshot = Ec2Snapshot(target=ctx.target, observed_at=ctx.observed_at, region=region)
     client = clients.client("ec2", region)
     snapshot.security_groups = recorder.paginate(
         client, DESCRIBE_SECURITY_GROUPS, region, "SecurityGroups", MaxResults=1000
@@ -52,7 +53,7 @@ def fetch(
     return snapshot
 
 
-register_service(AwsService(name=COLLECTOR, scope="regional", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="regional")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -112,10 +113,9 @@ def world_ingress(group: dict[str, Any]) -> tuple[list[str], list[str]]:
     return offending, allowed
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.ec2.security_group_open_ingress",
     title="No security group admits traffic from anywhere (0.0.0.0/0, ::/0) except on ports 80 and 443",
-    collector=COLLECTOR,
     api_calls=(DESCRIBE_SECURITY_GROUPS,),
     resource_kind="security group",
 )

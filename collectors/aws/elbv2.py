@@ -15,19 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.aws.core import (
-    AwsClients,
-    CallRecorder,
-    Failed,
-    Found,
-    Outcome,
-    Snapshot,
-    failed_reason,
-    fan_out,
-)
-from collectors.aws.runner import AwsService, register_service
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Failed, Found, Outcome, Snapshot, failed_reason, fan_out
+from collectors.core.family import FetchContext
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.elbv2"
 
@@ -64,10 +56,11 @@ class Elbv2Snapshot(Snapshot):
     target_groups: list[TargetGroup] = field(default_factory=list)
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> Elbv2Snapshot:
-    snapshot = Elbv2Snapshot(target=target, observed_at=utcnow(), region=region)
+def fetch(ctx: FetchContext[AwsTarget]) -> Elbv2Snapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    concurrency = ctx.concurrency
+    snapshot = Elbv2Snapshot(target=ctx.target, observed_at=ctx.observed_at, region=region)
     client = clients.client("elbv2", region)
     listing = recorder.paginate(
         client, DESCRIBE_TARGET_GROUPS, region, "TargetGroups", token_in="Marker", token_out="NextMarker"
@@ -89,7 +82,7 @@ def fetch(
     return snapshot
 
 
-register_service(AwsService(name=COLLECTOR, scope="regional", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="regional")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -125,10 +118,9 @@ def _matcher(config: dict[str, Any]) -> str | None:
     return matcher.get("HttpCode") or matcher.get("GrpcCode")
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.elbv2.target_group_health_checks",
     title="Load balancer target groups health-check their targets (enabled, with protocol and path)",
-    collector=COLLECTOR,
     api_calls=(DESCRIBE_TARGET_GROUPS, DESCRIBE_TARGET_HEALTH.optional()),
     resource_kind="target group",
 )

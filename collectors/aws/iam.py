@@ -20,22 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from collectors.aws.core import (
-    Absent,
-    AwsClients,
-    CallRecorder,
-    Failed,
-    Found,
-    Outcome,
-    Snapshot,
-    failed_reason,
-    fan_out,
-    uniform_failure,
-)
-from collectors.aws.runner import AwsService, register_service
-from collectors.aws.timestamps import as_utc, iso
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder, AwsClients
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Absent, Failed, Found, Outcome, Snapshot, failed_reason, fan_out, uniform_failure
+from collectors.core.family import FetchContext
+from collectors.core.timestamps import as_utc, iso
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.iam"
 
@@ -92,7 +82,7 @@ class IamSnapshot(Snapshot):
         return None
 
 
-def _fetch_user(clients: AwsClients, region: str, recorder: CallRecorder, user: User) -> User:
+def _fetch_user(clients: AwsClients, region: str, recorder: AwsCallRecorder, user: User) -> User:
     client = clients.client("iam", region)
     login = recorder.call(client, GET_LOGIN_PROFILE, region, UserName=user.name)
     user.settings[GET_LOGIN_PROFILE.operation] = login
@@ -113,10 +103,11 @@ def _fetch_user(clients: AwsClients, region: str, recorder: CallRecorder, user: 
     return user
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> IamSnapshot:
-    snapshot = IamSnapshot(target=target, observed_at=utcnow())
+def fetch(ctx: FetchContext[AwsTarget]) -> IamSnapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    concurrency = ctx.concurrency
+    snapshot = IamSnapshot(target=ctx.target, observed_at=ctx.observed_at)
     client = clients.client("iam", region)
     snapshot.password_policy = recorder.call(client, GET_PASSWORD_POLICY, region)
     if isinstance(snapshot.password_policy, Failed):
@@ -137,12 +128,12 @@ def fetch(
             [u.settings[api.operation] for u in snapshot.users if api.operation in u.settings]
         )
         if failure is not None:
-            snapshot.fail(api, failure)
+            snapshot.fail_per_resource(api, failure)
     snapshot.fail_if_uniform(GET_KEY_LAST_USED, [o for u in snapshot.users for o in u.key_last_used.values()])
     return snapshot
 
 
-SERVICE = register_service(AwsService(name=COLLECTOR, scope="global", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="global")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -159,11 +150,10 @@ POLICY_FIELDS = (
 )
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.iam.password_policy",
     title="The account password policy meets CIS AWS Foundations (length 14, all character classes, "
     "expiry within 90 days, 24 passwords remembered)",
-    collector=COLLECTOR,
     api_calls=(GET_PASSWORD_POLICY,),
     resource_kind="account",
 )
@@ -243,10 +233,9 @@ def _root_mfa_row(snapshot: IamSnapshot) -> Row:
     return {**row, "status": "fail", "reason": "root user has no MFA"}
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.iam.user_mfa",
     title="Every IAM user with a console password, and the root user, has an MFA device",
-    collector=COLLECTOR,
     api_calls=(LIST_USERS, GET_LOGIN_PROFILE, LIST_MFA_DEVICES, GET_ACCOUNT_SUMMARY.optional()),
     resource_kind="user",
 )
@@ -286,10 +275,9 @@ def user_mfa(snapshot: IamSnapshot) -> list[Row]:
     return rows
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.iam.root_access_keys",
     title="The root user has no access keys",
-    collector=COLLECTOR,
     api_calls=(GET_ACCOUNT_SUMMARY,),
     resource_kind="root user",
 )
@@ -337,10 +325,9 @@ def _judge_key(key: dict[str, Any], user: User, observed_at: datetime) -> tuple[
     return "pass", f"active key of {user.name} is {age.days} days old", fields
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.iam.access_key_age",
     title=f"Every active IAM access key is younger than {MAX_ACCESS_KEY_AGE_DAYS} days",
-    collector=COLLECTOR,
     api_calls=(LIST_USERS, LIST_ACCESS_KEYS, GET_KEY_LAST_USED.optional()),
     resource_kind="access key",
 )

@@ -16,21 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.aws.core import (
-    Absent,
-    AwsClients,
-    CallRecorder,
-    Failed,
-    Found,
-    Outcome,
-    Snapshot,
-    failed_reason,
-    fan_out,
-)
-from collectors.aws.runner import AwsService, register_service
-from collectors.aws.timestamps import iso
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder, AwsClients
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Absent, Failed, Found, Outcome, Snapshot, failed_reason, fan_out
+from collectors.core.family import FetchContext
+from collectors.core.timestamps import iso
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.kms"
 
@@ -100,7 +91,7 @@ def not_applicable_reason(meta: dict[str, Any]) -> str | None:
     return None
 
 
-def _fetch_key(clients: AwsClients, region: str, recorder: CallRecorder, key: Key) -> Key:
+def _fetch_key(clients: AwsClients, region: str, recorder: AwsCallRecorder, key: Key) -> Key:
     client = clients.client("kms", region)
     key.metadata = recorder.call(client, DESCRIBE_KEY, region, KeyId=key.arn)
     meta = key.meta
@@ -109,10 +100,11 @@ def _fetch_key(clients: AwsClients, region: str, recorder: CallRecorder, key: Ke
     return key
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> KmsSnapshot:
-    snapshot = KmsSnapshot(target=target, observed_at=utcnow(), region=region)
+def fetch(ctx: FetchContext[AwsTarget]) -> KmsSnapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    concurrency = ctx.concurrency
+    snapshot = KmsSnapshot(target=ctx.target, observed_at=ctx.observed_at, region=region)
     client = clients.client("kms", region)
     listing = recorder.paginate(client, LIST_KEYS, region, "Keys", token_in="Marker", token_out="NextMarker")
     if isinstance(listing, Failed):
@@ -134,7 +126,7 @@ def fetch(
     return snapshot
 
 
-SERVICE = register_service(AwsService(name=COLLECTOR, scope="regional", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="regional")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -197,10 +189,9 @@ def _judge(key: Key, fields: dict[str, Any]) -> tuple[str, str] | None:
     return "pass", f"automatic rotation on, {every}"
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.kms.key_rotation",
     title="Customer-managed KMS keys rotate their key material automatically (at least yearly)",
-    collector=COLLECTOR,
     api_calls=(LIST_KEYS, DESCRIBE_KEY, GET_ROTATION, LIST_ALIASES.optional()),
     resource_kind="KMS key",
 )

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collectors.aws.core import AwsClients, CallRecorder, Failed, Found, Outcome, Snapshot
-from collectors.aws.runner import AwsService, register_service
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Failed, Found, Outcome, Snapshot
+from collectors.core.family import FetchContext
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.logs"
 
@@ -32,10 +33,10 @@ class LogsSnapshot(Snapshot):
     log_groups: Outcome | None = None  # Found(list of log groups)
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> LogsSnapshot:
-    snapshot = LogsSnapshot(target=target, observed_at=utcnow(), region=region)
+def fetch(ctx: FetchContext[AwsTarget]) -> LogsSnapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    snapshot = LogsSnapshot(target=ctx.target, observed_at=ctx.observed_at, region=region)
     client = clients.client("logs", region)
     snapshot.log_groups = recorder.paginate(
         client, DESCRIBE_LOG_GROUPS, region, "logGroups", token_in="nextToken"
@@ -45,7 +46,7 @@ def fetch(
     return snapshot
 
 
-register_service(AwsService(name=COLLECTOR, scope="regional", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="regional")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -58,10 +59,9 @@ def log_group_arn(group: dict[str, object]) -> str:
     return arn[:-2] if arn.endswith(":*") else arn
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.logs.retention",
     title=f"CloudWatch log groups keep events for at least {MIN_RETENTION_DAYS} days, and not forever",
-    collector=COLLECTOR,
     api_calls=(DESCRIBE_LOG_GROUPS,),
     resource_kind="log group",
 )

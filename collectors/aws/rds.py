@@ -16,22 +16,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from collectors.aws.core import (
-    AwsClients,
-    CallRecorder,
-    Failed,
-    Found,
-    Outcome,
-    Snapshot,
-    failed_reason,
-    fan_out,
-)
-from collectors.aws.runner import AwsService, register_service
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder, AwsClients
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Failed, Found, Outcome, Snapshot, failed_reason, fan_out
+from collectors.core.family import FetchContext
+from collectors.core.timestamps import as_utc, iso
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.rds"
 
@@ -130,6 +123,8 @@ class RdsSnapshot(Snapshot):
     db_snapshots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # Parameter group ("instance" | "cluster", name) -> Found(list of parameters) | Failed.
     parameters: dict[tuple[str, str], Outcome] = field(default_factory=dict)
+    # "instance" | "cluster" -> the snapshot listing that failed: those databases get error rows.
+    snapshot_listing_failures: dict[str, Failed] = field(default_factory=dict)
 
 
 def _key(kind: str, identifier: str | None) -> str:
@@ -146,7 +141,7 @@ def _group_databases(instances: list[dict[str, Any]], clusters: list[dict[str, A
 
 
 def _read_parameters(
-    clients: AwsClients, region: str, recorder: CallRecorder, group: tuple[str, str]
+    clients: AwsClients, region: str, recorder: AwsCallRecorder, group: tuple[str, str]
 ) -> Outcome:
     client = clients.client("rds", region)
     kind, name = group
@@ -173,10 +168,11 @@ def _read_parameters(
     )
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> RdsSnapshot:
-    snapshot = RdsSnapshot(target=target, observed_at=utcnow())
+def fetch(ctx: FetchContext[AwsTarget]) -> RdsSnapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    concurrency = ctx.concurrency
+    snapshot = RdsSnapshot(target=ctx.target, observed_at=ctx.observed_at)
     client = clients.client("rds", region)
     listings = {
         api: recorder.paginate(client, api, region, key, token_in="Marker", MaxRecords=100)
@@ -199,7 +195,9 @@ def fetch(
             client, DESCRIBE_SNAPSHOTS, region, "DBSnapshots", token_in="Marker", MaxRecords=100, **params
         )
         if isinstance(listing, Failed):
-            snapshot.fail(DESCRIBE_SNAPSHOTS, listing.error)
+            # The instances' snapshots are unknown; the clusters' are still judged.
+            snapshot.fail_per_resource(DESCRIBE_SNAPSHOTS, listing.error)
+            snapshot.snapshot_listing_failures["instance"] = listing
             break
         assert isinstance(listing, Found)
         for item in listing.value:
@@ -208,7 +206,8 @@ def fetch(
         client, DESCRIBE_CLUSTER_SNAPSHOTS, region, "DBClusterSnapshots", token_in="Marker", MaxRecords=100
     )
     if isinstance(cluster_listing, Failed):
-        snapshot.fail(DESCRIBE_CLUSTER_SNAPSHOTS, cluster_listing.error)
+        snapshot.fail_per_resource(DESCRIBE_CLUSTER_SNAPSHOTS, cluster_listing.error)
+        snapshot.snapshot_listing_failures["cluster"] = cluster_listing
     else:
         assert isinstance(cluster_listing, Found)
         for item in cluster_listing.value:
@@ -223,7 +222,7 @@ def fetch(
     return snapshot
 
 
-register_service(AwsService(name=COLLECTOR, scope="regional", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="regional")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -244,21 +243,6 @@ def _row(snapshot: RdsSnapshot, db: Database, status: str, reason: str, **fields
     }
 
 
-def _utc(value: Any) -> datetime | None:
-    """boto3 gives aware datetimes; recorded responses may hold ISO strings. Naive means UTC."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if not isinstance(value, datetime):
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def _age(snapshot: RdsSnapshot, when: datetime) -> timedelta:
     # A time read after observed_at (the listing ran a moment later) is "now", not the future.
     return max(timedelta(0), snapshot.observed_at - when)
@@ -268,10 +252,9 @@ def _replica_row(snapshot: RdsSnapshot, db: Database, why: str, **nulls: Any) ->
     return _row(snapshot, db, "not_applicable", f"read replica of {db.replica_of}: {why}", **nulls)
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.rds.storage_encryption",
     title="RDS databases encrypt storage at rest (KMS)",
-    collector=COLLECTOR,
     api_calls=LISTINGS,
     resource_kind="database",
 )
@@ -295,11 +278,10 @@ def storage_encryption(snapshot: RdsSnapshot) -> list[Row]:
     return rows
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.rds.backup_retention",
     title=f"RDS automated backups keep at least {MIN_BACKUP_RETENTION_DAYS} days and point-in-time "
     "recovery is current",
-    collector=COLLECTOR,
     api_calls=LISTINGS,
     resource_kind="database",
 )
@@ -319,11 +301,11 @@ def backup_retention(snapshot: RdsSnapshot) -> list[Row]:
             )
             continue
         retention = db.raw.get("BackupRetentionPeriod")
-        latest = _utc(db.raw.get("LatestRestorableTime"))
+        latest = as_utc(db.raw.get("LatestRestorableTime"))
         lag = _age(snapshot, latest) if latest else None
         fields = {
             "backup_retention_days": retention if isinstance(retention, int) else None,
-            "latest_restorable_time": _iso(latest),
+            "latest_restorable_time": iso(latest),
             "restore_lag_minutes": round(lag.total_seconds() / 60, 1) if lag is not None else None,
         }
         problems = []
@@ -355,10 +337,9 @@ def backup_retention(snapshot: RdsSnapshot) -> list[Row]:
     return rows
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.rds.high_availability",
     title="RDS databases survive the loss of an instance or zone (Multi-AZ, replicas, cluster members)",
-    collector=COLLECTOR,
     api_calls=LISTINGS,
     resource_kind="database",
 )
@@ -413,10 +394,9 @@ def high_availability(snapshot: RdsSnapshot) -> list[Row]:
     return rows
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.rds.deletion_protection",
     title="RDS databases cannot be deleted by mistake (deletion protection)",
-    collector=COLLECTOR,
     api_calls=LISTINGS,
     resource_kind="database",
 )
@@ -436,6 +416,16 @@ def deletion_protection(snapshot: RdsSnapshot) -> list[Row]:
     return rows
 
 
+_SNAPSHOT_FIELDS = (
+    "snapshots",
+    "newest_snapshot",
+    "newest_snapshot_time",
+    "newest_snapshot_age_hours",
+    "unencrypted_snapshots",
+    "unencrypted_snapshot_ids",
+)
+
+
 def _snapshot_fields(snapshot: RdsSnapshot, db: Database) -> tuple[dict[str, Any], list[str]]:
     items = snapshot.db_snapshots.get(_key(db.kind, db.identifier), [])
     id_key = "DBSnapshotIdentifier" if db.kind == "instance" else "DBClusterSnapshotIdentifier"
@@ -444,7 +434,7 @@ def _snapshot_fields(snapshot: RdsSnapshot, db: Database) -> tuple[dict[str, Any
 
     def taken(item: dict[str, Any]) -> datetime | None:
         # A copy's data is as old as the snapshot it was copied from.
-        return _utc(item.get("OriginalSnapshotCreateTime")) or _utc(item.get("SnapshotCreateTime"))
+        return as_utc(item.get("OriginalSnapshotCreateTime")) or as_utc(item.get("SnapshotCreateTime"))
 
     usable = [(t, s) for s in items if s.get("Status") == AVAILABLE and (t := taken(s)) is not None]
     newest_time, newest = max(usable, key=lambda p: p[0]) if usable else (None, None)
@@ -455,7 +445,7 @@ def _snapshot_fields(snapshot: RdsSnapshot, db: Database) -> tuple[dict[str, Any
     fields = {
         "snapshots": len(items),
         "newest_snapshot": newest.get(id_key) if newest else None,
-        "newest_snapshot_time": _iso(newest_time),
+        "newest_snapshot_time": iso(newest_time),
         "newest_snapshot_age_hours": round(age.total_seconds() / 3600, 2) if age is not None else None,
         "unencrypted_snapshots": len(unencrypted),
         "unencrypted_snapshot_ids": named or None,
@@ -475,10 +465,9 @@ def _snapshot_fields(snapshot: RdsSnapshot, db: Database) -> tuple[dict[str, Any
     return fields, problems
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.rds.snapshots",
     title="Every RDS database has a snapshot from the last day, and every snapshot is encrypted",
-    collector=COLLECTOR,
     api_calls=(*LISTINGS, DESCRIBE_SNAPSHOTS, DESCRIBE_CLUSTER_SNAPSHOTS),
     resource_kind="database",
 )
@@ -487,6 +476,10 @@ def snapshots(snapshot: RdsSnapshot) -> list[Row]:
     row answers it with the newest snapshot and names every unencrypted one."""
     rows = []
     for db in snapshot.databases:
+        unread = snapshot.snapshot_listing_failures.get(db.kind)
+        if unread is not None:
+            rows.append(_row(snapshot, db, "error", failed_reason(unread), **dict.fromkeys(_SNAPSHOT_FIELDS)))
+            continue
         fields, problems = _snapshot_fields(snapshot, db)
         if db.replica_of and not fields["snapshots"]:
             rows.append(_replica_row(snapshot, db, "snapshots are taken of its source", **fields))
@@ -515,10 +508,9 @@ def _ssl_parameter(engine: str | None) -> tuple[str, frozenset[str]] | None:
     return SSL_PARAMETERS.get(family) if family in ("sqlserver", "db2") else None
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.rds.force_ssl",
     title="RDS databases refuse unencrypted connections (rds.force_ssl / require_secure_transport)",
-    collector=COLLECTOR,
     api_calls=(*LISTINGS, DESCRIBE_PARAMETERS, DESCRIBE_CLUSTER_PARAMETERS),
     resource_kind="database",
 )

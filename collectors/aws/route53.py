@@ -9,19 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.aws.core import (
-    AwsClients,
-    CallRecorder,
-    Failed,
-    Found,
-    Outcome,
-    Snapshot,
-    failed_reason,
-    fan_out,
-)
-from collectors.aws.runner import AwsService, register_service
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Failed, Found, Outcome, Snapshot, failed_reason, fan_out
+from collectors.core.family import FetchContext
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.route53"
 
@@ -66,7 +58,7 @@ class Route53Snapshot(Snapshot):
     health_checks: Outcome | None = None  # Found(list of health checks)
 
 
-def list_record_sets(client: Any, recorder: CallRecorder, region: str, zone_id: str) -> Outcome:
+def list_record_sets(client: Any, recorder: AwsCallRecorder, region: str, zone_id: str) -> Outcome:
     """ListResourceRecordSets pages on (name, type, identifier), not on one token: follow all three."""
     items: list[Any] = []
     request: dict[str, Any] = {"HostedZoneId": zone_id}
@@ -86,10 +78,11 @@ def list_record_sets(client: Any, recorder: CallRecorder, region: str, zone_id: 
     return Found(items)
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> Route53Snapshot:
-    snapshot = Route53Snapshot(target=target, observed_at=utcnow())
+def fetch(ctx: FetchContext[AwsTarget]) -> Route53Snapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    concurrency = ctx.concurrency
+    snapshot = Route53Snapshot(target=ctx.target, observed_at=ctx.observed_at)
     client = clients.client("route53", region)
     health_checks = recorder.paginate(
         client, LIST_HEALTH_CHECKS, region, "HealthChecks", token_in="Marker", token_out="NextMarker"
@@ -123,7 +116,7 @@ def fetch(
     return snapshot
 
 
-register_service(AwsService(name=COLLECTOR, scope="global", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="global")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -139,10 +132,9 @@ def record_id(zone_id: str, record: dict[str, Any]) -> str:
     return rid
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.route53.record_ttl",
     title="DNS records have a low TTL (300 s or less) so failover reaches clients quickly",
-    collector=COLLECTOR,
     api_calls=(LIST_HOSTED_ZONES, LIST_RECORD_SETS),
     resource_kind="DNS record",
 )
@@ -231,10 +223,9 @@ def _int_or_none(value: Any) -> int | None:
     return int(value) if value is not None else None
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.route53.health_checks",
     title="Route 53 health checks exist and probe the service over HTTP(S) with a prompt failure detection",
-    collector=COLLECTOR,
     api_calls=(LIST_HEALTH_CHECKS, LIST_HOSTED_ZONES.optional(), LIST_RECORD_SETS.optional()),
     resource_kind="health check",
 )

@@ -11,20 +11,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.aws.core import (
-    Absent,
-    AwsClients,
-    CallRecorder,
-    Failed,
-    Found,
-    Outcome,
-    Snapshot,
-    failed_reason,
-    fan_out,
-)
-from collectors.aws.runner import AwsService, register_service
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws import iam_eval
+from collectors.aws.client import AwsCallRecorder, AwsClients
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Absent, Failed, Found, Outcome, Snapshot, failed_reason, fan_out
+from collectors.core.family import FetchContext
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.s3"
 
@@ -109,17 +101,19 @@ class S3Snapshot(Snapshot):
     account_public_access_block: Outcome | None = None
 
 
-def _fetch_bucket(clients: AwsClients, region: str, recorder: CallRecorder, bucket: Bucket) -> Bucket:
+def _fetch_bucket(clients: AwsClients, region: str, recorder: AwsCallRecorder, bucket: Bucket) -> Bucket:
     client = clients.client("s3", region)
     for api in BUCKET_CALLS:
         bucket.settings[api.operation] = recorder.call(client, api, region, Bucket=bucket.name)
     return bucket
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> S3Snapshot:
-    snapshot = S3Snapshot(target=target, observed_at=utcnow())
+def fetch(ctx: FetchContext[AwsTarget]) -> S3Snapshot:
+    target = ctx.target
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    concurrency = ctx.concurrency
+    snapshot = S3Snapshot(target=ctx.target, observed_at=ctx.observed_at)
     client = clients.client("s3", region)
     listing = recorder.paginate(client, LIST_BUCKETS, region, "Buckets", token_in="ContinuationToken")
     account_pab = recorder.call(
@@ -141,7 +135,7 @@ def fetch(
     return snapshot
 
 
-register_service(AwsService(name=COLLECTOR, scope="global", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="global")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -156,10 +150,9 @@ def _unreadable(bucket: Bucket, outcome: Failed, **nulls: Any) -> Row:
     return _row(bucket, "error", failed_reason(outcome), **nulls)
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.s3.bucket_encryption",
     title="S3 buckets encrypt objects at rest by default (SSE-S3 or SSE-KMS)",
-    collector=COLLECTOR,
     api_calls=(LIST_BUCKETS, GET_LOCATION, GET_ENCRYPTION),
     resource_kind="bucket",
 )
@@ -208,10 +201,9 @@ def bucket_encryption(snapshot: S3Snapshot) -> list[Row]:
     return rows
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.s3.bucket_versioning",
     title="S3 buckets keep object versions (versioning enabled)",
-    collector=COLLECTOR,
     api_calls=(LIST_BUCKETS, GET_LOCATION, GET_VERSIONING),
     resource_kind="bucket",
 )
@@ -232,15 +224,15 @@ def bucket_versioning(snapshot: S3Snapshot) -> list[Row]:
     return rows
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.s3.bucket_replication",
     title="S3 buckets replicate to another region (cross-region replication)",
-    collector=COLLECTOR,
     api_calls=(LIST_BUCKETS, GET_LOCATION, GET_REPLICATION),
     resource_kind="bucket",
 )
 def bucket_replication(snapshot: S3Snapshot) -> list[Row]:
     regions = {b.name: b.region for b in snapshot.buckets}
+    by_name = {b.name: b for b in snapshot.buckets}
     rows = []
     for bucket in snapshot.buckets:
         outcome = bucket.settings[GET_REPLICATION.operation]
@@ -276,6 +268,17 @@ def bucket_replication(snapshot: S3Snapshot) -> list[Row]:
             "destinations": ",".join(destinations),
             "cross_region": cross_region,
         }
+        # A destination in this account whose location could not be read: could not judge, not a fail.
+        unread: list[tuple[str, Failed]] = []
+        for name in destinations:
+            location = by_name[name].settings.get(GET_LOCATION.operation) if name in by_name else None
+            if isinstance(location, Failed):
+                unread.append((name, location))
+        if rules and unread and bucket.region not in dest_regions:
+            name, failure = unread[0]
+            reason = f"region of destination {name} unknown: {failed_reason(failure)}"
+            rows.append(_row(bucket, "error", reason, **nulls))
+            continue
         if not rules:
             rows.append(_row(bucket, "fail", "replication configured but no rule is enabled", **fields))
         elif not cross_region:
@@ -292,10 +295,9 @@ def bucket_replication(snapshot: S3Snapshot) -> list[Row]:
     return rows
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.s3.bucket_object_lock",
     title="S3 buckets holding evidence, backups or logs are immutable (Object Lock)",
-    collector=COLLECTOR,
     api_calls=(LIST_BUCKETS, GET_LOCATION, GET_OBJECT_LOCK),
     resource_kind="bucket",
 )
@@ -332,10 +334,9 @@ def _flags(outcome: Outcome | None) -> dict[str, bool] | None:
     return None
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.s3.public_access_block",
     title="S3 buckets block public access (bucket settings, or the account's)",
-    collector=COLLECTOR,
     api_calls=(LIST_BUCKETS, GET_LOCATION, GET_PUBLIC_ACCESS_BLOCK, GET_ACCOUNT_PAB.optional()),
     resource_kind="bucket",
 )
@@ -384,10 +385,9 @@ def public_access_block(snapshot: S3Snapshot) -> list[Row]:
     return rows
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.s3.account_public_access_block",
     title="The account blocks S3 public access for every bucket",
-    collector=COLLECTOR,
     api_calls=(GET_ACCOUNT_PAB,),
     resource_kind="account",
 )
@@ -405,40 +405,86 @@ def account_public_access_block(snapshot: S3Snapshot) -> list[Row]:
     return [row]
 
 
-def _denies_insecure_transport(policy: dict[str, Any]) -> bool:
-    statements = policy.get("Statement", [])
-    if isinstance(statements, dict):
-        statements = [statements]
-    for st in statements:
-        if st.get("Effect") != "Deny":
-            continue
-        principal = st.get("Principal")
-        if principal not in ("*", {"AWS": "*"}):
-            continue
-        actions = st.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        if not any(a in ("s3:*", "*", "s3:GetObject") for a in actions):
-            continue
-        condition = st.get("Condition", {}).get("Bool", {})
-        if str(condition.get("aws:SecureTransport", "")).lower() == "false":
-            return True
-    return False
+# Probe requests for the policy checks: a read, a write and a delete of an object, the bucket-level
+# reads and writes, and (added per policy) every action and resource the policy itself names. The
+# probes are judged by collectors.aws.iam_eval, which evaluates policies as IAM does.
+S3_PROBE_ACTIONS = (
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectAcl",
+    "s3:PutObject",
+    "s3:PutObjectAcl",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:AbortMultipartUpload",
+    "s3:RestoreObject",
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:ListBucketMultipartUploads",
+    "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:PutBucketAcl",
+    "s3:PutLifecycleConfiguration",
+    "s3:DeleteBucket",
+)
+# Callers an insecure request may come from: anyone, another account, and the bucket's own account.
+FOREIGN_PRINCIPAL = "arn:aws:iam::999999999999:role/outside"
 
 
-@evidence_type(
+def bucket_arn(name: str) -> str:
+    return f"arn:aws:s3:::{name}"
+
+
+def _probe_resources(policy: dict[str, Any], name: str) -> list[str]:
+    arn = bucket_arn(name)
+    return sorted({arn, f"{arn}/any-object-key", *iam_eval.named_resources(policy, (arn + "/", arn))})
+
+
+def insecure_transport_allowed(policy: dict[str, Any], name: str, account: str | None) -> list[str]:
+    """The requests over plain HTTP (aws:SecureTransport false) the policy does NOT explicitly deny,
+    as "action on resource by principal" (empty: every insecure request is denied). A Deny of some
+    actions, some resources or some callers leaves the others named here."""
+    principals = [iam_eval.Principal.anonymous(), iam_eval.Principal.aws(FOREIGN_PRINCIPAL)]
+    if account:
+        principals.append(iam_eval.Principal.aws(f"arn:aws:iam::{account}:role/inside"))
+    actions = sorted(set(S3_PROBE_ACTIONS) | iam_eval.named_actions(policy, "s3"))
+    resources = _probe_resources(policy, name)
+    missed = iam_eval.undenied(policy, principals, actions, resources, {"aws:SecureTransport": "false"})
+    return [f"{p.action} on {p.resource} by {p.principal.arn or 'anyone'}" for p in missed]
+
+
+def _read_policy(bucket: Bucket) -> Outcome | str:
+    """The bucket policy parsed (Found(dict)), Absent, Failed, or why it cannot be judged (a str)."""
+    outcome = bucket.settings[GET_POLICY.operation]
+    if not isinstance(outcome, Found):
+        return outcome
+    try:
+        policy = json.loads(outcome.value.get("Policy") or "{}")
+    except json.JSONDecodeError:
+        return "bucket policy is not valid JSON"
+    if not isinstance(policy, dict):
+        return "bucket policy is not a JSON object"
+    return Found(policy)
+
+
+@SERVICE.evidence_type(
     "aws.s3.bucket_secure_transport",
     title="S3 bucket policies deny requests not made over TLS (aws:SecureTransport)",
-    collector=COLLECTOR,
     api_calls=(LIST_BUCKETS, GET_LOCATION, GET_POLICY),
     resource_kind="bucket",
 )
 def bucket_secure_transport(snapshot: S3Snapshot) -> list[Row]:
+    """Passes only when the policy explicitly denies every request over plain HTTP: every S3 action
+    (and every action the policy names), on the bucket and its objects, from anyone."""
     rows = []
+    account = snapshot.target.get("account")
     for bucket in snapshot.buckets:
-        outcome = bucket.settings[GET_POLICY.operation]
-        if isinstance(outcome, Failed):
-            rows.append(_unreadable(bucket, outcome, has_policy=None, denies_insecure_transport=None))
-        elif isinstance(outcome, Absent):
+        read = _read_policy(bucket)
+        if isinstance(read, Failed):
+            rows.append(_unreadable(bucket, read, has_policy=None, denies_insecure_transport=None))
+            continue
+        if isinstance(read, Absent):
             rows.append(
                 _row(
                     bucket,
@@ -448,36 +494,57 @@ def bucket_secure_transport(snapshot: S3Snapshot) -> list[Row]:
                     denies_insecure_transport=False,
                 )
             )
-        else:
-            try:
-                policy = json.loads(outcome.value.get("Policy") or "{}")
-            except json.JSONDecodeError:
-                rows.append(
-                    _row(
-                        bucket,
-                        "error",
-                        "bucket policy is not valid JSON",
-                        has_policy=True,
-                        denies_insecure_transport=None,
-                    )
+            continue
+        if isinstance(read, str):
+            rows.append(_row(bucket, "error", read, has_policy=True, denies_insecure_transport=None))
+            continue
+        assert isinstance(read, Found)
+        try:
+            allowed = insecure_transport_allowed(read.value, bucket.name, account)
+        except iam_eval.PolicyError as exc:
+            rows.append(
+                _row(
+                    bucket,
+                    "error",
+                    f"bucket policy cannot be evaluated: {exc}",
+                    has_policy=True,
+                    denies_insecure_transport=None,
                 )
-                continue
-            ok = _denies_insecure_transport(policy)
-            reason = (
-                "policy denies aws:SecureTransport=false"
-                if ok
-                else "policy does not deny requests without TLS"
+            )
+            continue
+        if not allowed:
+            rows.append(
+                _row(
+                    bucket,
+                    "pass",
+                    "policy denies every request made without TLS (aws:SecureTransport false)",
+                    has_policy=True,
+                    denies_insecure_transport=True,
+                )
+            )
+        else:
+            actions = sorted({a.split(" on ", 1)[0] for a in allowed})
+            callers = sorted({a.rsplit(" by ", 1)[1] for a in allowed})
+            callers = ["anyone"] if "anyone" in callers else callers
+            named = ", ".join(actions[:3]) + (
+                f" and {len(actions) - 3} more actions" if len(actions) > 3 else ""
             )
             rows.append(
-                _row(bucket, "pass" if ok else "fail", reason, has_policy=True, denies_insecure_transport=ok)
+                _row(
+                    bucket,
+                    "fail",
+                    f"policy does not deny every request without TLS: {named} still allowed over plain "
+                    f"HTTP (from {', '.join(callers)})",
+                    has_policy=True,
+                    denies_insecure_transport=False,
+                )
             )
     return rows
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.s3.bucket_lifecycle",
     title="S3 buckets apply a retention (lifecycle expiration) rule",
-    collector=COLLECTOR,
     api_calls=(LIST_BUCKETS, GET_LOCATION, GET_LIFECYCLE),
     resource_kind="bucket",
 )
@@ -514,10 +581,9 @@ def bucket_lifecycle(snapshot: S3Snapshot) -> list[Row]:
     return rows
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.s3.bucket_access_logging",
     title="S3 buckets log every request (server access logging)",
-    collector=COLLECTOR,
     api_calls=(LIST_BUCKETS, GET_LOCATION, GET_LOGGING),
     resource_kind="bucket",
 )
@@ -543,4 +609,145 @@ def bucket_access_logging(snapshot: S3Snapshot) -> list[Row]:
             rows.append(
                 _row(bucket, "fail", "server access logging off", logging_enabled=False, target_bucket=None)
             )
+    return rows
+
+
+# Public-policy probes: reads, writes and listing (S3's "bad actions": s3:Get*, s3:List*, s3:Put*,
+# s3:Delete*, s3:AbortMultipartUpload, s3:RestoreObject), plus every action the policy names.
+PUBLIC_PROBE_ACTIONS = S3_PROBE_ACTIONS
+
+
+def _public_fields(
+    has_policy: bool | None, statements: list[str] | None, restrict: bool | None, block: bool | None
+) -> dict[str, Any]:
+    return {
+        "has_policy": has_policy,
+        "public_statements": ",".join(statements) if statements else ("" if statements is not None else None),
+        "restrict_public_buckets": restrict,
+        "block_public_policy": block,
+    }
+
+
+@SERVICE.evidence_type(
+    "aws.s3.bucket_policy_public",
+    title="S3 bucket policies grant nothing to the public (unless Block Public Access restricts it)",
+    api_calls=(LIST_BUCKETS, GET_LOCATION, GET_POLICY, GET_PUBLIC_ACCESS_BLOCK, GET_ACCOUNT_PAB.optional()),
+    resource_kind="bucket",
+)
+def bucket_policy_public(snapshot: S3Snapshot) -> list[Row]:
+    """A bucket fails when its policy grants access to the public in S3's sense ("The meaning of
+    'public'", S3 User Guide: an Allow to ``*`` not limited to fixed principals, accounts, VPCs or
+    CIDRs, and not taken back by a Deny) and RestrictPublicBuckets, on the bucket or the account, does
+    not restrict it. RestrictPublicBuckets is what neutralises a public policy ("restricts access to
+    ... only AWS service principals and authorized users within the bucket owner's account");
+    BlockPublicPolicy only refuses *new* public policies ("doesn't affect existing bucket policies"),
+    so it is reported but does not make an existing public policy pass."""
+    account = _flags(snapshot.account_public_access_block)
+    rows = []
+    for bucket in snapshot.buckets:
+        bucket_flags = _flags(bucket.settings[GET_PUBLIC_ACCESS_BLOCK.operation])
+        restrict_by = [
+            where
+            for where, flags in (("bucket", bucket_flags), ("account", account))
+            if flags is not None and flags["RestrictPublicBuckets"]
+        ]
+        known = [flags for flags in (bucket_flags, account) if flags is not None]
+        restrict = bool(restrict_by) if (restrict_by or len(known) == 2) else None
+        block = True if any(f["BlockPublicPolicy"] for f in known) else (False if len(known) == 2 else None)
+        read = _read_policy(bucket)
+        if isinstance(read, Failed):
+            rows.append(
+                _unreadable(bucket, read, **_public_fields(None, None, None, None), publicly_accessible=None)
+            )
+            continue
+        if isinstance(read, Absent):
+            rows.append(
+                _row(
+                    bucket,
+                    "pass",
+                    "no bucket policy: nothing granted to the public by policy",
+                    **_public_fields(False, [], restrict, block),
+                    publicly_accessible=False,
+                )
+            )
+            continue
+        if isinstance(read, str):
+            rows.append(
+                _row(
+                    bucket, "error", read, **_public_fields(True, None, None, None), publicly_accessible=None
+                )
+            )
+            continue
+        assert isinstance(read, Found)
+        try:
+            public = iam_eval.public_statements(
+                read.value, "s3", _probe_resources(read.value, bucket.name), PUBLIC_PROBE_ACTIONS
+            )
+        except iam_eval.PolicyError as exc:
+            rows.append(
+                _row(
+                    bucket,
+                    "error",
+                    f"bucket policy cannot be evaluated: {exc}",
+                    **_public_fields(True, None, None, None),
+                    publicly_accessible=None,
+                )
+            )
+            continue
+        fields = _public_fields(True, public, restrict, block)
+        if not public:
+            rows.append(
+                _row(
+                    bucket,
+                    "pass",
+                    "bucket policy grants nothing to the public",
+                    **fields,
+                    publicly_accessible=False,
+                )
+            )
+            continue
+        named = ", ".join(public)
+        if restrict:
+            rows.append(
+                _row(
+                    bucket,
+                    "pass",
+                    f"policy statements {named} are public, but RestrictPublicBuckets on the "
+                    f"{' and '.join(restrict_by)} limits them to the account and AWS services",
+                    **fields,
+                    publicly_accessible=False,
+                )
+            )
+            continue
+        if restrict is None:
+            failed = next(
+                o
+                for o in (
+                    bucket.settings[GET_PUBLIC_ACCESS_BLOCK.operation],
+                    snapshot.account_public_access_block,
+                )
+                if isinstance(o, Failed)
+            )
+            rows.append(
+                _row(
+                    bucket,
+                    "error",
+                    f"policy statements {named} are public; whether Block Public Access restricts them "
+                    f"is unknown: {failed_reason(failed)}",
+                    **fields,
+                    publicly_accessible=None,
+                )
+            )
+            continue
+        note = " (BlockPublicPolicy is on, but it only refuses new public policies)" if block else ""
+        rows.append(
+            _row(
+                bucket,
+                "fail",
+                f"policy statements {named} grant access to the public; RestrictPublicBuckets is off on "
+                f"the bucket and the account{note}",
+                **fields,
+                publicly_accessible=True,
+            )
+        )
     return rows

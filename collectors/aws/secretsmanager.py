@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from collectors.aws.core import AwsClients, CallRecorder, Failed, Found, Snapshot
-from collectors.aws.runner import AwsService, register_service
-from collectors.aws.timestamps import as_utc, iso
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Failed, Found, Snapshot
+from collectors.core.family import FetchContext
+from collectors.core.timestamps import as_utc, iso
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.secretsmanager"
 
@@ -42,10 +43,10 @@ class SecretsSnapshot(Snapshot):
     secrets: list[dict[str, Any]] = field(default_factory=list)  # list_secrets entries (metadata only)
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> SecretsSnapshot:
-    snapshot = SecretsSnapshot(target=target, observed_at=utcnow(), region=region)
+def fetch(ctx: FetchContext[AwsTarget]) -> SecretsSnapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    snapshot = SecretsSnapshot(target=ctx.target, observed_at=ctx.observed_at, region=region)
     client = clients.client("secretsmanager", region)
     listing = recorder.paginate(client, LIST_SECRETS, region, "SecretList")
     if isinstance(listing, Failed):
@@ -55,7 +56,7 @@ def fetch(
     return snapshot
 
 
-SERVICE = register_service(AwsService(name=COLLECTOR, scope="regional", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="regional")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -127,10 +128,9 @@ def _judge(entry: dict[str, Any], observed_at: datetime) -> tuple[str, str, dict
     )
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.secretsmanager.rotation",
     title="Every Secrets Manager secret rotates automatically and was rotated within its interval",
-    collector=COLLECTOR,
     api_calls=(LIST_SECRETS,),
     resource_kind="secret",
 )

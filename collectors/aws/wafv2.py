@@ -16,19 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.aws.core import (
-    AwsClients,
-    CallRecorder,
-    Failed,
-    Found,
-    Outcome,
-    Snapshot,
-    failed_reason,
-    fan_out,
-)
-from collectors.aws.runner import AwsService, register_service
-from evidence.canonical import utcnow
-from evidence.registry import ApiPermission, Row, evidence_type
+from collectors.aws.client import AwsCallRecorder
+from collectors.aws.family import AWS, AwsTarget
+from collectors.core import Failed, Found, Outcome, Snapshot, failed_reason, fan_out
+from collectors.core.family import FetchContext
+from evidence.registry import ApiPermission, Row
 
 COLLECTOR = "aws.wafv2"
 
@@ -62,10 +54,11 @@ def cloudfront_home(regions: tuple[str, ...]) -> str:
     return CLOUDFRONT_REGION if CLOUDFRONT_REGION in regions else regions[0]
 
 
-def fetch(
-    clients: AwsClients, region: str, target: dict[str, str], recorder: CallRecorder, concurrency: int
-) -> WafSnapshot:
-    snapshot = WafSnapshot(target=target, observed_at=utcnow(), region=region)
+def fetch(ctx: FetchContext[AwsTarget]) -> WafSnapshot:
+    clients, region = ctx.connection.clients, ctx.connection.region
+    recorder: AwsCallRecorder = ctx.recorder
+    concurrency = ctx.concurrency
+    snapshot = WafSnapshot(target=ctx.target, observed_at=ctx.observed_at, region=region)
     plans = [("REGIONAL", region)]
     if region == cloudfront_home(clients.config.regions):
         plans.append(("CLOUDFRONT", CLOUDFRONT_REGION))
@@ -96,7 +89,7 @@ def fetch(
     return snapshot
 
 
-register_service(AwsService(name=COLLECTOR, scope="regional", fetch=fetch))
+SERVICE = AWS.source(COLLECTOR, scope="regional")(fetch)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -108,10 +101,9 @@ def _action(rule: dict[str, Any]) -> str | None:
     return next(iter(action), None)
 
 
-@evidence_type(
+@SERVICE.evidence_type(
     "aws.wafv2.rate_based_rules",
     title="Every WAF web ACL has a rate-based rule that blocks (or challenges) clients over the limit",
-    collector=COLLECTOR,
     api_calls=(LIST_WEB_ACLS, GET_WEB_ACL),
     resource_kind="web ACL",
 )

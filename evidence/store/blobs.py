@@ -29,6 +29,7 @@ import hashlib
 import os
 import re
 import secrets
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from evidence.errors import BlobError, ConfigError, StoreError
+from evidence.errors import BlobError, BlobWriteError, ConfigError, StoreError
 
 BLOB_URL_ENV = "EVIDENCE_BLOB_URL"
 RETENTION_DAYS_ENV = "EVIDENCE_BLOB_RETENTION_DAYS"
@@ -47,6 +48,9 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 SyncMode = Literal["batch", "file", "off"]
 SYNCFS_MIN_BLOBS = 8  # batch mode: up to this many new blobs are fsynced one by one instead
+STAGING_DIR = ".staging"  # temporary files of appends in flight, renamed into place on publish
+_READ_SIZE = 1 << 16  # per os.read of a blob file: below malloc's mmap threshold
+STALE_TEMP_SECONDS = 600  # no append stages a file for this long: older ones were left by a crash
 
 
 def check_digest(digest: str) -> str:
@@ -93,8 +97,33 @@ class BlobStore(ABC):
     def describe(self) -> str:
         return self.url
 
+    def temp_files(self) -> list[tuple[str, float]]:
+        """Temporary files left by interrupted appends: (path, age in seconds). None for S3."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and file descriptors."""
+
+
+class NoBlobStore(BlobStore):
+    """No blobs: a store opened only to create its schema (``evidence init``)."""
+
+    url = "none"
+
+    def _refuse(self) -> BlobError:
+        return BlobError("this store was opened to create its schema only; it has no blob store")
+
+    def put_many(self, blobs: Mapping[str, bytes]) -> int:
+        raise self._refuse()
+
+    def get(self, digest: str) -> bytes:
+        raise self._refuse()
+
+    def check_many(self, digests: Sequence[str]) -> list[BlobCheck]:
+        raise self._refuse()
+
+    def iter_digests(self) -> Iterator[str]:
+        raise self._refuse()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -127,6 +156,29 @@ def read_verified(path: str, digest: str) -> BlobCheck:
     return BlobCheck(digest, "ok")
 
 
+FILE_MODE = 0o400  # blobs are private and never rewritten
+DIR_MODE = 0o700  # blob folders: only the store's owner
+
+
+def private_dirs(path: str | os.PathLike[str]) -> None:
+    """``mkdir -p`` where every folder created gets mode 0700 whatever the umask (existing ones are
+    left as they are: they may be a user's own folders)."""
+    missing: list[str] = []
+    current = os.path.abspath(path)  # noqa: PTH100
+    while not os.path.isdir(current):  # noqa: PTH112
+        missing.append(current)
+        parent = os.path.dirname(current)  # noqa: PTH120
+        if parent == current:
+            break
+        current = parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, DIR_MODE)  # noqa: PTH102
+        except FileExistsError:
+            continue  # another process made it meanwhile
+        os.chmod(folder, DIR_MODE)  # noqa: PTH101 - the umask may have removed bits
+
+
 def new_token() -> str:
     return f"{os.getpid()}.{secrets.token_hex(4)}"
 
@@ -150,14 +202,17 @@ def write_temp_files(
             final = f"{directory}/{digest}"
             if os.path.exists(final):  # noqa: PTH110
                 continue  # content addressed: the same name is the same bytes (verify checks)
-            tmp = f"{directory}/.{digest}.{token}.tmp"
+            # One staging folder (not beside the final name): a later append finds what a killed one
+            # left by listing this one small folder, and verify reports it.
+            tmp = f"{root}/{STAGING_DIR}/{digest}.{token}.tmp"
             try:
-                fd = os.open(tmp, flags, 0o444)
+                fd = os.open(tmp, flags, FILE_MODE)
             except FileNotFoundError:
-                os.makedirs(directory, exist_ok=True)  # noqa: PTH103
-                fd = os.open(tmp, flags, 0o444)
+                private_dirs(f"{root}/{STAGING_DIR}")
+                fd = os.open(tmp, flags, FILE_MODE)
             pending.append((tmp, final))
             try:
+                os.fchmod(fd, FILE_MODE)  # whatever the umask
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
@@ -184,7 +239,7 @@ class FolderBlobStore(BlobStore):
         self.sync: SyncMode = sync
         try:
             if create:
-                self.root.mkdir(parents=True, exist_ok=True)
+                private_dirs(self.root)
             elif not self.root.is_dir():
                 raise ConfigError(f"blob folder {self.root} does not exist (set {BLOB_URL_ENV})")
         except OSError as exc:
@@ -220,9 +275,33 @@ class FolderBlobStore(BlobStore):
         try:
             return write_temp_files(str(self.root), blobs, new_token(), fsync_each=self.sync == "file")
         except OSError as exc:
-            raise BlobError(
+            raise BlobWriteError(
                 f"cannot write blob to {exc.filename or self.root}: {exc.strerror or exc}"
             ) from exc
+
+    def temp_files(self) -> list[tuple[str, float]]:
+        now = time.time()
+        found = []
+        try:
+            entries = list(os.scandir(self.root / STAGING_DIR))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            try:
+                found.append((entry.path, max(0.0, now - entry.stat().st_mtime)))
+            except FileNotFoundError:
+                continue  # published or removed meanwhile
+        return sorted(found)
+
+    def remove_stale_temp_files(self) -> int:
+        """Remove temporary files older than any append takes (left by a killed one)."""
+        removed = 0
+        for path, age in self.temp_files():
+            if age > STALE_TEMP_SECONDS:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)  # noqa: PTH108
+                    removed += 1
+        return removed
 
     def publish(self, pending: Sequence[tuple[str, str]]) -> None:
         """Make staged blobs durable and give them their names (then durable again). Before COMMIT."""
@@ -239,7 +318,11 @@ class FolderBlobStore(BlobStore):
                 for tmp, _ in pending:
                     self._fsync_path(tmp)  # "file" mode fsynced each one as it was written
             for tmp, final in pending:
-                os.replace(tmp, final)  # noqa: PTH105 - plain strings from the staging step
+                try:
+                    os.replace(tmp, final)  # noqa: PTH105 - plain strings from the staging step
+                except FileNotFoundError:
+                    private_dirs(os.path.dirname(final))  # noqa: PTH120
+                    os.replace(tmp, final)  # noqa: PTH105
             if use_syncfs:
                 self._syncfs()
             elif per_file:
@@ -247,7 +330,7 @@ class FolderBlobStore(BlobStore):
                     self._fsync_path(directory)
         except OSError as exc:
             self.discard(pending)
-            raise BlobError(
+            raise BlobWriteError(
                 f"cannot write blob to {exc.filename or self.root}: {exc.strerror or exc}"
             ) from exc
 
@@ -264,9 +347,20 @@ class FolderBlobStore(BlobStore):
         return len(pending)
 
     def get(self, digest: str) -> bytes:
-        path = self.path_for(digest)
+        # A plain string path and os.open/os.read: pathlib's joins cost as much as reading a 2 KB blob,
+        # and a buffered file object as much again (a bundle export reads one blob per record).
+        path = f"{self.root}/{check_digest(digest)[:2]}/{digest}"
         try:
-            data = path.read_bytes()
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                chunk = os.read(fd, _READ_SIZE)
+                parts = [chunk]
+                while chunk:
+                    chunk = os.read(fd, _READ_SIZE)
+                    parts.append(chunk)
+            finally:
+                os.close(fd)
+            data = parts[0] if len(parts) <= 2 else b"".join(parts)
         except FileNotFoundError:
             raise BlobError(f"blob {digest} is missing from {self.url}") from None
         except OSError as exc:
@@ -410,7 +504,7 @@ class S3BlobStore(BlobStore):
             self.client.put_object(**args)
         except (ClientError, BotoCoreError) as exc:
             code = _client_error_code(exc) or type(exc).__name__
-            raise BlobError(f"cannot write blob {digest} to {self.url}: {code}: {exc}") from exc
+            raise BlobWriteError(f"cannot write blob {digest} to {self.url}: {code}: {exc}") from exc
         return True
 
     def put_many(self, blobs: Mapping[str, bytes]) -> int:
@@ -494,11 +588,53 @@ def _retention_days(value: str | None, source: str) -> int | None:
     return days
 
 
+# An endpoint that accepts and never answers must not hang a run: each attempt is bounded (connect,
+# then every read of the answer), and so is the number of attempts. Worst case with the defaults:
+# 3 attempts x (5 s + 30 s) plus backoff, about 2 minutes instead of botocore's 5 x 60 s reads.
+S3_CONNECT_TIMEOUT_S = 5.0
+S3_READ_TIMEOUT_S = 30.0
+S3_MAX_ATTEMPTS = 3
+
+
+def _positive(query: Mapping[str, str], name: str, default: float, url: str) -> float:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"URL {url!r}: {name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= 3600:
+        raise ConfigError(f"URL {url!r}: {name} must be between 0 and 3600, got {raw!r}")
+    return value
+
+
+def s3_client_from_query(query: Mapping[str, str], url: str, *, max_pool_connections: int = 10) -> Any:
+    """A boto3 S3 client for a URL's ``endpoint_url``, ``region`` and bounded ``connect_timeout``,
+    ``read_timeout`` (seconds) and ``max_attempts``."""
+    import boto3
+    from botocore.config import Config
+
+    attempts = int(_positive(query, "max_attempts", S3_MAX_ATTEMPTS, url))
+    if attempts > 10:
+        raise ConfigError(f"URL {url!r}: max_attempts must be at most 10")
+    config = Config(
+        connect_timeout=_positive(query, "connect_timeout", S3_CONNECT_TIMEOUT_S, url),
+        read_timeout=_positive(query, "read_timeout", S3_READ_TIMEOUT_S, url),
+        retries={"total_max_attempts": attempts, "mode": "standard"},
+        max_pool_connections=max_pool_connections,
+    )
+    return boto3.client(
+        "s3", endpoint_url=query.get("endpoint_url"), region_name=query.get("region"), config=config
+    )
+
+
 def open_blob_store(
     url: str, *, create: bool = True, environ: Mapping[str, str] | None = None, s3_client: Any = None
 ) -> BlobStore:
     """``file:///abs/path[?sync=batch|file|off]``, a bare path, or
-    ``s3://bucket[/prefix][?endpoint_url=...&region=...&retention_days=N]``."""
+    ``s3://bucket[/prefix][?endpoint_url=...&region=...&retention_days=N]`` (also ``connect_timeout``,
+    ``read_timeout`` in seconds and ``max_attempts``: bounded by default, see ``S3_*``)."""
     env: Mapping[str, str] = os.environ if environ is None else environ
     parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -523,17 +659,9 @@ def open_blob_store(
         days = _retention_days(query.get("retention_days"), f"blob URL {url!r} retention_days")
         if days is None:
             days = _retention_days(env.get(RETENTION_DAYS_ENV), RETENTION_DAYS_ENV)
-        client = s3_client
-        if client is None:
-            import boto3
-            from botocore.config import Config
-
-            client = boto3.client(
-                "s3",
-                endpoint_url=query.get("endpoint_url"),
-                region_name=query.get("region"),
-                config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32),
-            )
+        client = (
+            s3_client if s3_client is not None else s3_client_from_query(query, url, max_pool_connections=32)
+        )
         clean = f"s3://{bucket}/{prefix}"
         return S3BlobStore(client, bucket, prefix, retention_days=days, url=clean)
     raise ConfigError(f"blob URL {url!r}: unsupported scheme {parts.scheme!r} (use file:// or s3://)")

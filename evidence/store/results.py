@@ -174,9 +174,15 @@ class VerifyReport:
     omitted_problems: dict[str, int] = field(default_factory=dict)  # kind -> how many were not listed
     orphan_blobs: int = 0
     elapsed_seconds: float = 0.0
+    origin: str | None = None
+    log_key: str | None = None  # the vkey of the key that signs new heads (the end of the key chain)
+    checkpoint: str | None = None  # the latest head as a signed note (with its cosignatures)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "origin": self.origin,
+            "log_key": self.log_key,
+            "checkpoint": self.checkpoint,
             "ok": self.ok,
             "records": self.records,
             "blobs": self.blobs,

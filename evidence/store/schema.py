@@ -26,7 +26,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: heads are C2SP checkpoints (prev_hash), key rotations, cosignatures, timestamps
 APPEND_ONLY_MESSAGE = "evidence store is append-only"
 
 # SQLite makes an INTEGER PRIMARY KEY the rowid (no second index); PostgreSQL needs 64 bits.
@@ -85,6 +85,43 @@ tree_heads = Table(
     # The compact-range frontier at this size (JSON list of hex hashes): the next append extends the
     # tree from here without re-reading old leaves.
     Column("frontier", Text, nullable=False),
+    # Hex SHA-256 of the previous head's checkpoint body (signed, as the checkpoint's prev-checkpoint
+    # line): a deleted intermediate head breaks the chain. NULL on the first checkpoint and on heads
+    # of schema version 1 (which were not checkpoints).
+    Column("prev_hash", Text, nullable=True),
+)
+
+# Key rotation statements (evidence.keychain), in order: signed notes by the old and the new key.
+key_rotations = Table(
+    "key_rotations",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("statement", Text, nullable=False),
+    Column("added_at", Text, nullable=False),
+)
+
+# Witness cosignatures (tlog-cosignature v1 signature lines) on checkpoints, as the witnesses returned
+# them. Verify checks them against the witness keys the verifier configures.
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("size", SeqType, nullable=False),
+    Column("witness", Text, nullable=False),  # the witness's vkey
+    Column("signature_line", Text, nullable=False),
+    Column("cosigned_at", BigInteger, nullable=False),  # the cosignature's own timestamp (POSIX s)
+    Column("added_at", Text, nullable=False),
+    PrimaryKeyConstraint("size", "witness"),
+)
+
+# RFC 3161 timestamp responses (DER, base64) over checkpoint bodies, from the configured TSA.
+timestamps = Table(
+    "timestamps",
+    metadata,
+    Column("size", SeqType, primary_key=True, autoincrement=False),
+    Column("tsa", Text, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("gen_time", Text, nullable=False),  # the token's genTime, ISO 8601 UTC (as reported)
+    Column("added_at", Text, nullable=False),
 )
 
 signing_keys = Table(
@@ -106,7 +143,22 @@ meta = Table(
     PrimaryKeyConstraint("name", "value"),
 )
 
-APPEND_ONLY_TABLES = ("records", "blob_refs", "tree_heads", "signing_keys", "meta")
+APPEND_ONLY_TABLES = (
+    "records",
+    "blob_refs",
+    "tree_heads",
+    "signing_keys",
+    "meta",
+    "key_rotations",
+    "cosignatures",
+    "timestamps",
+)
+
+# meta rows (insert-only facts): the log's origin (checkpoint origin and note key name), its first
+# signing key (vkey), and the first tree size signed as a checkpoint (0 for stores created as v2).
+META_ORIGIN = "origin"
+META_LOG_KEY = "log_key"
+META_CHECKPOINTS_FROM = "checkpoints_from"
 
 
 def _sqlite_trigger_ddl() -> list[str]:
@@ -186,15 +238,31 @@ def stored_schema_version(conn: Connection) -> int | None:
     return max((int(v) for v in values), default=None)
 
 
-def create_schema(conn: Connection, *, now: str) -> None:
-    """Create whatever is missing: tables, indexes, triggers, the schema_version row. Idempotent.
+def meta_values(conn: Connection, name: str) -> list[str]:
+    rows = conn.execute(select(meta.c.value).where(meta.c.name == name).order_by(meta.c.added_at))
+    return [row[0] for row in rows]
+
+
+def create_schema(conn: Connection, *, now: str, origin: str) -> None:
+    """Create whatever is missing: tables, indexes, triggers, the schema_version and origin rows; upgrade
+    a version 1 store (adds ``tree_heads.prev_hash`` and the new tables; its later heads are checkpoints).
+    Idempotent.
 
     The caller holds a lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock) so two processes
     opening a new store at once do not race each other's DDL.
     """
+    version = stored_schema_version(conn)
     metadata.create_all(conn, checkfirst=True)
+    if version == 1:
+        conn.exec_driver_sql("ALTER TABLE tree_heads ADD COLUMN prev_hash TEXT")
+        size = conn.execute(text("SELECT coalesce(max(size), 0) FROM tree_heads")).scalar_one()
+        conn.execute(meta.insert().values(name=META_CHECKPOINTS_FROM, value=str(size), added_at=now))
     ddl = _sqlite_trigger_ddl() if conn.dialect.name == "sqlite" else _pg_trigger_ddl()
     for statement in ddl:
         conn.exec_driver_sql(statement)
-    if stored_schema_version(conn) is None:
+    if version is None:
+        conn.execute(meta.insert().values(name=META_CHECKPOINTS_FROM, value="0", added_at=now))
+    if version is None or version < SCHEMA_VERSION:
         conn.execute(meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION), added_at=now))
+    if not meta_values(conn, META_ORIGIN):
+        conn.execute(meta.insert().values(name=META_ORIGIN, value=origin, added_at=now))

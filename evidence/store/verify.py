@@ -12,32 +12,49 @@ with a second cursor walking the tree heads in size order, inside one read snaps
   frontier equals the streaming frontier. Every head is thereby a prefix of one and the same leaf
   sequence, which is what "the heads are consistent with each other" means (a consistency proof
   between any two of them would verify);
-- every head's Ed25519 signature verifies against the trusted keys: by default the store's own
-  ``signing_keys`` table (the report says so: a forger who can write the database can add a key
-  there), or the ``trusted_keys`` an auditor pinned;
+- every head's Ed25519 signature verifies against the key the log's key chain assigns to its size
+  (``evidence.keychain``: the first key, then keys reached by rotation statements signed by their
+  predecessor; a key merely added to ``signing_keys`` is not trusted), or against the
+  ``trusted_keys`` an auditor pinned (and the keys rotated to from them);
+- heads form a chain: each checkpoint names the previous one (a deleted head breaks it), and head
+  times never go back; every record was observed at most ``CLOCK_SKEW`` after it was recorded, and
+  ``recorded_at`` never goes back along the log;
+- each record's ``blob_refs`` index rows are present (deleted rows are reported);
+- witness cosignatures verify against the checkpoints they were given for (a head rewritten after a
+  witness cosigned it fails), and with ``witness_keys`` the latest head carries ``witness_quorum`` of
+  them; timestamp tokens cover their checkpoint, agree with its time, and with ``tsa_roots`` verify
+  against the TSA's certificates (and the latest head has one);
+- ``anchors`` (checkpoints held outside the store: a trusted head file, the checkpoint this machine
+  verified last) are prefixes of the log: a smaller log is truncated, a different root is a fork;
 - the latest head covers every record (an unsigned tail, or a head beyond the end of the log, is
   reported);
 - the append-only triggers are present and enabled.
 
 Memory stays flat: rows are fetched a few thousand at a time, the Merkle state is O(log n), recently
 checked blob digests are remembered in a bounded LRU, and at most ``MAX_LISTED`` problems of a kind are
-listed (the rest are counted). Orphan blobs (written by an append that never committed) are notices.
+listed (the rest are counted). Orphan blobs and temporary files (written by an append that never
+committed) are notices.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
 from evidence.errors import SigningError, VerificationError
+from evidence.keychain import KeyChain
 from evidence.merkle import EMPTY_ROOT, CompactRange
-from evidence.signing import SignedTreeHead, TreeHead, Verifier
+from evidence.note import Checkpoint, NoteError, NoteSignature, VerifierKey, verify_cosignature
+from evidence.signing import SignedTreeHead, Verifier, key_id_for
 from evidence.store import schema
 from evidence.store.results import Problem, SigningKeyEntry, VerifyReport
 
@@ -54,8 +71,28 @@ RECORD_SQL = (
     "SELECT seq, id, evidence_type, status, observed_at, recorded_at, target, control_ids, "
     "idempotency_key, payload_sha256, leaf_hash, record_json FROM records ORDER BY seq"
 )
-HEAD_SQL = "SELECT size, root_hash, timestamp, key_id, signature, frontier FROM tree_heads ORDER BY size"
+HEAD_SQL = (
+    "SELECT size, root_hash, timestamp, key_id, signature, frontier, prev_hash FROM tree_heads ORDER BY size"
+)
 ORPHAN_SQL = "SELECT DISTINCT sha256 FROM blob_refs ORDER BY sha256"
+REF_SQL = "SELECT seq, position, sha256 FROM blob_refs ORDER BY seq, position"
+DEFAULT_TIMESTAMP_LAG = timedelta(hours=1)
+
+
+def _utc(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A checkpoint held outside the store, and where it came from (for messages)."""
+
+    checkpoint: Checkpoint
+    source: str
+
 
 # canonical_bytes() as text, with one encoder instead of one per call (twice per record here).
 _canonical_text = json.JSONEncoder(
@@ -86,7 +123,13 @@ def stream_rows(conn: Connection, sql: str, *, name: str, batch: int = FETCH_ROW
     if conn.dialect.name == "postgresql":
         cursor = dbapi.cursor(name=name)
         cursor.itersize = batch
+        factory = None
     else:
+        # SQLite stores whatever bytes a writer put in a TEXT column; by default one row that is not
+        # UTF-8 aborts the whole scan. Undecodable bytes become lone surrogates instead (the exact bytes
+        # come back with encode("utf-8", "surrogateescape")), and the checks name the row.
+        factory = dbapi.text_factory
+        dbapi.text_factory = _lenient_text
         cursor = dbapi.cursor()
     try:
         cursor.execute(sql)
@@ -97,6 +140,20 @@ def stream_rows(conn: Connection, sql: str, *, name: str, batch: int = FETCH_ROW
             yield rows
     finally:
         cursor.close()
+        if factory is not None:
+            dbapi.text_factory = factory
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _stored_bytes(text: str) -> tuple[bytes, bool]:
+    """The bytes a TEXT value was stored as, and whether they were valid UTF-8."""
+    try:
+        return text.encode("utf-8"), True
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape"), False
 
 
 class _Problems:
@@ -125,20 +182,110 @@ class _Problems:
         return bool(self.per_kind)
 
 
+@dataclass
+class _Trust:
+    """Which key may sign a head of a given size."""
+
+    chain: KeyChain | None
+    pinned: dict[str, Verifier] | None  # key_id -> verifier; None: follow the store's key chain
+    description: str
+    key_ids: tuple[str, ...] = ()
+    verifiers: dict[str, Verifier] = field(default_factory=dict)
+
+    def verifier_for(self, size: int, key_id: str) -> tuple[Verifier | None, str]:
+        if self.pinned is not None:
+            found = self.pinned.get(key_id)
+            trusted = ", ".join(sorted(self.pinned)) or "none"
+            return found, f"which is not trusted (trusted: {trusted})"
+        if self.chain is None:
+            return None, "but the store has no bound signing key"
+        expected = self.chain.key_for_size(size)
+        verifier = Verifier(expected.ed25519())
+        if verifier.key_id != key_id:
+            known = " (listed in the store's key table, but no rotation signed by the log's key leads to it)"
+            return None, (
+                f"but the log's key for that size is {verifier.key_id} ({expected.encode()})"
+                + (known if key_id in self.verifiers else "")
+            )
+        return verifier, ""
+
+
 class _HeadWalker:
     """Checks tree heads as the streaming tree reaches their sizes."""
 
     def __init__(
-        self, rows: Iterator[list[Any]], verifiers: dict[str, Verifier], problems: _Problems
+        self,
+        rows: Iterator[list[Any]],
+        trust: _Trust,
+        problems: _Problems,
+        *,
+        origin: str | None,
+        checkpoints_from: int,
+        on_head: Callable[[SignedTreeHead], None],
     ) -> None:
         self._rows = rows
         self._buffer: list[Any] = []
-        self._verifiers = verifiers
+        self._trust = trust
         self._problems = problems
+        self._origin = origin
+        self._checkpoints_from = checkpoints_from
+        self._on_head = on_head
         self.count = 0
         self.last: SignedTreeHead | None = None
         self._segment_start = 0  # first seq after the previous head
         self._segment_first_id: str | None = None
+        self.last_recorded_at: str | None = None  # recorded_at of the latest record streamed
+
+    def _head(self, row: Any) -> SignedTreeHead:
+        from evidence.store.store import sth_from_row
+
+        sth = sth_from_row((row[0], row[1], row[2], row[3], row[4]), self._origin, self._checkpoints_from)
+        if sth.head.origin is not None and row[6] is not None:
+            from dataclasses import replace
+
+            sth = SignedTreeHead(replace(sth.head, prev_hash=row[6]), sth.signature)
+        return sth
+
+    def _check_chain(self, sth: SignedTreeHead) -> None:
+        """prev-checkpoint links and head times, against the previous stored head."""
+        size = sth.head.size
+        previous = self.last
+        where = f"tree head of size {size} (signed {sth.head.timestamp})"
+        if sth.head.origin is not None:
+            expected = None
+            if previous is not None and previous.head.origin is not None:
+                expected = previous.head.body_hash()
+            if sth.head.prev_hash != expected:
+                if expected is None:
+                    what = "heads before it were deleted" if sth.head.prev_hash else "it should name none"
+                    self._problems.add(
+                        "head_chain_broken",
+                        f"{where} names a previous checkpoint the store does not hold: {what}",
+                        seq=size - 1 if size else None,
+                    )
+                else:
+                    assert previous is not None
+                    self._problems.add(
+                        "head_chain_broken",
+                        f"{where} does not follow the stored head of size {previous.head.size}: "
+                        f"heads between size {previous.head.size} and {size} were deleted or replaced",
+                        seq=size - 1 if size else None,
+                    )
+        if previous is not None:
+            before, now = _utc(previous.head.timestamp), _utc(sth.head.timestamp)
+            if before is not None and now is not None and now < before:
+                self._problems.add(
+                    "head_time_backwards",
+                    f"{where} is older than the head before it (size {previous.head.size}, signed "
+                    f"{previous.head.timestamp}): the signer's clock went back",
+                    seq=size - 1 if size else None,
+                )
+        if self.last_recorded_at is not None and self.last_recorded_at > sth.head.timestamp and size:
+            self._problems.add(
+                "head_time_backwards",
+                f"{where} is older than its last record (seq {size - 1}, recorded {self.last_recorded_at})",
+                seq=size - 1,
+            )
 
     def _peek(self) -> Any | None:
         if not self._buffer:
@@ -158,12 +305,14 @@ class _HeadWalker:
         """Check every head whose size is the streaming tree's current size."""
         while (row := self._peek()) is not None and int(row[0]) <= compact.size:
             self._buffer.pop()
-            size, root_hash, timestamp, key_id, signature, frontier = row
+            size, root_hash, timestamp, key_id, _signature, frontier, _ = row
             size = int(size)
-            sth = SignedTreeHead(TreeHead(size, root_hash, timestamp, key_id), signature)
+            sth = self._head(row)
             self.count += 1
+            self._check_chain(sth)
             self.last = sth
             self._check_signature(sth)
+            self._on_head(sth)
             if size < compact.size:  # only reachable for a head that sorts oddly; never silent
                 self._problems.add("head_out_of_order", f"tree head of size {size} was not reached in order")
                 continue
@@ -204,14 +353,12 @@ class _HeadWalker:
         )
 
     def _check_signature(self, sth: SignedTreeHead) -> None:
-        verifier = self._verifiers.get(sth.head.key_id)
         size = sth.head.size
+        verifier, why = self._trust.verifier_for(size, sth.head.key_id)
         if verifier is None:
-            trusted = ", ".join(sorted(self._verifiers)) or "none"
             self._problems.add(
                 "head_untrusted_key",
-                f"tree head of size {size} is signed by key {sth.head.key_id}, which is not trusted "
-                f"(trusted: {trusted})",
+                f"tree head of size {size} is signed by key {sth.head.key_id}, {why}",
                 seq=size - 1 if size else None,
             )
             return
@@ -227,11 +374,12 @@ class _HeadWalker:
     def remaining(self) -> Iterator[SignedTreeHead]:
         while (row := self._peek()) is not None:
             self._buffer.pop()
-            size, root_hash, timestamp, key_id, signature, _ = row
-            sth = SignedTreeHead(TreeHead(int(size), root_hash, timestamp, key_id), signature)
+            sth = self._head(row)
             self.count += 1
+            self._check_chain(sth)
             self.last = sth
             self._check_signature(sth)
+            self._on_head(sth)
             yield sth
 
 
@@ -278,10 +426,56 @@ class _BlobChecker:
 
 def _trust(
     store: EvidenceStore, conn: Connection, trusted_keys: Sequence[Verifier] | None, problems: _Problems
-) -> tuple[dict[str, Verifier], str]:
+) -> _Trust:
+    try:
+        chain = store._key_chain(conn)
+    except Exception as exc:  # noqa: BLE001 - any unreadable key row is reported, not fatal
+        problems.add("key_chain_invalid", f"the store's key chain cannot be read: {exc}")
+        chain = None
+    if chain is not None:
+        for message in chain.problems:
+            problems.add("key_chain_invalid", message)
+    table = _table_keys(conn, problems)
     if trusted_keys is not None:
-        verifiers = {v.key_id: v for v in trusted_keys}
-        return verifiers, "pinned keys given by the verifier: " + (", ".join(sorted(verifiers)) or "none")
+        pinned = {v.key_id: v for v in trusted_keys}
+        if chain is not None:
+            # Trust flows forward: a key rotated to by a pinned key (the rotation is signed by it).
+            pinned_raw = {v.raw() for v in trusted_keys}
+            start = next((i for i, k in enumerate(chain.keys) if k.public_key in pinned_raw), None)
+            if start is not None:
+                for key in chain.keys[start + 1 :]:
+                    verifier = Verifier(key.ed25519())
+                    pinned[verifier.key_id] = verifier
+        names = ", ".join(sorted(pinned)) or "none"
+        return _Trust(
+            chain,
+            pinned,
+            f"pinned keys given by the verifier (and keys rotated to from them): {names}",
+            tuple(sorted(pinned)),
+            table,
+        )
+    if chain is None:
+        return _Trust(None, None, "no signing key is bound to this store yet", (), table)
+    ids = tuple(key_id_for(k.ed25519()) for k in chain.keys)
+    for key_id in sorted(set(table) - set(ids)):
+        problems.add(
+            "signing_key_untrusted",
+            f"signing key {key_id} is in the store's key table, but no rotation statement signed by the "
+            "log's key leads to it (it was added from outside)",
+        )
+    return _Trust(
+        chain,
+        None,
+        f"the store's key chain: first key {ids[0]}"
+        + (f", rotated to {', '.join(ids[1:])}" if len(ids) > 1 else "")
+        + "; this shows the log kept to its own key, not who holds it: pin the key "
+        "(--public-key), check a trusted head, or require witnesses for that",
+        ids,
+        table,
+    )
+
+
+def _table_keys(conn: Connection, problems: _Problems) -> dict[str, Verifier]:
     verifiers = {}
     for row in conn.execute(select(schema.signing_keys)):
         entry = SigningKeyEntry(row.key_id, row.public_pem, row.added_at)
@@ -299,11 +493,7 @@ def _trust(
             )
             continue
         verifiers[entry.key_id] = verifier
-    keys = ", ".join(sorted(verifiers)) or "none"
-    return verifiers, (
-        f"the store's own signing_keys table ({keys}); this shows the log is internally consistent, "
-        "not who signed it: pin an independently held public key (trusted_keys) for that"
-    )
+    return verifiers
 
 
 def _check_row(row: Sequence[Any], doc: Any, problems: _Problems) -> list[tuple[str, str]]:
@@ -365,37 +555,279 @@ def _check_row(row: Sequence[Any], doc: Any, problems: _Problems) -> list[tuple[
     return blobs
 
 
+class _Refs:
+    """Merges the blob_refs index (ordered by seq, position) against the records being streamed."""
+
+    def __init__(self, rows: Iterator[list[Any]], problems: _Problems) -> None:
+        self._rows = (row for batch in rows for row in batch)
+        self._next: Any = next(self._rows, None)
+        self._problems = problems
+
+    def check(self, seq: int, record_id: str, expected: list[str]) -> None:
+        while self._next is not None and int(self._next[0]) < seq:
+            self._problems.add(
+                "blob_ref_orphan",
+                f"blob_refs row (seq {self._next[0]}, position {self._next[1]}) belongs to no record",
+                seq=int(self._next[0]),
+            )
+            self._next = next(self._rows, None)
+        found: dict[int, str] = {}
+        while self._next is not None and int(self._next[0]) == seq:
+            found[int(self._next[1])] = self._next[2]
+            self._next = next(self._rows, None)
+        for position, digest in enumerate(expected):
+            if found.get(position) != digest:
+                what = "missing" if position not in found else f"names {found[position]}"
+                self._problems.add(
+                    "blob_ref_missing",
+                    f"record {record_id} (seq {seq}): index row blob_refs({seq}, {position}) for blob "
+                    f"{digest} is {what} (index rows were deleted or edited)",
+                    seq=seq,
+                    record_id=record_id,
+                    blob=digest,
+                )
+
+    def finish(self) -> None:
+        while self._next is not None:
+            self._problems.add(
+                "blob_ref_orphan",
+                f"blob_refs row (seq {self._next[0]}, position {self._next[1]}) belongs to no record",
+                seq=int(self._next[0]),
+            )
+            self._next = next(self._rows, None)
+
+
+class _Attestations:
+    """Witness cosignatures and timestamp tokens, checked as their heads stream past."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        problems: _Problems,
+        notices: list[Problem],
+        *,
+        witness_keys: Sequence[VerifierKey] | None,
+        witness_quorum: int,
+        tsa_roots: Sequence[Any] | None,
+        timestamp_lag: timedelta,
+    ) -> None:
+        self._problems = problems
+        self._notices = notices
+        self._witness_keys = {k.encode(): k for k in (witness_keys or ())}
+        self._require_witnesses = witness_keys is not None
+        self._quorum = witness_quorum
+        self._roots = tsa_roots
+        self._lag = timestamp_lag
+        self.cosigs: dict[int, list[tuple[str, str]]] = {}
+        for size, witness, line in conn.execute(
+            select(
+                schema.cosignatures.c.size,
+                schema.cosignatures.c.witness,
+                schema.cosignatures.c.signature_line,
+            )
+        ):
+            self.cosigs.setdefault(int(size), []).append((witness, line))
+        self.stamps: dict[int, tuple[str, str]] = {
+            int(size): (tsa, response)
+            for size, tsa, response in conn.execute(
+                select(schema.timestamps.c.size, schema.timestamps.c.tsa, schema.timestamps.c.response)
+            )
+        }
+        self.valid_cosigners: dict[int, set[str]] = {}
+        self.last_witnessed: int | None = None
+        self.last_stamped: int | None = None
+        self.seen: set[int] = set()
+
+    def on_head(self, sth: SignedTreeHead) -> None:
+        size = sth.head.size
+        self.seen.add(size)
+        if sth.head.origin is None:
+            return
+        body = sth.head.checkpoint().body()
+        for witness, line in self.cosigs.get(size, ()):
+            self._check_cosignature(size, body, witness, line)
+        if size in self.stamps:
+            self._check_timestamp(sth, *self.stamps[size])
+
+    def _check_cosignature(self, size: int, body: str, witness: str, line: str) -> None:
+        key = self._witness_keys.get(witness)
+        if key is None:
+            if self._require_witnesses:
+                return  # a witness the verifier does not trust: ignored, as signed-note says
+            try:
+                key = VerifierKey.parse(witness)
+            except NoteError as exc:
+                self._problems.add(
+                    "cosignature_invalid", f"cosignature on size {size}: bad witness key: {exc}"
+                )
+                return
+        try:
+            verify_cosignature(key, body, NoteSignature.parse_line(line.rstrip("\n")))
+        except NoteError as exc:
+            self._problems.add(
+                "cosignature_invalid",
+                f"witness {key.name} cosigned a different checkpoint of size {size} than the store's head "
+                f"of that size ({exc}): the head was rewritten after the witness saw it (a fork)",
+                seq=size - 1,
+            )
+            return
+        self.valid_cosigners.setdefault(size, set()).add(key.encode())
+        self.last_witnessed = size
+
+    def _check_timestamp(self, sth: SignedTreeHead, tsa: str, response: str) -> None:
+        from evidence.timestamping import TimestampError, check_response
+
+        size = sth.head.size
+        try:
+            stamp = check_response(base64.b64decode(response), sth.head.signed_bytes(), self._roots)
+        except (TimestampError, ValueError) as exc:
+            self._problems.add(
+                "timestamp_invalid",
+                f"timestamp token from {tsa} on the head of size {size}: {exc} (the head was rewritten "
+                "after it was timestamped, or the token was altered)",
+                seq=size - 1,
+            )
+            return
+        claimed = _utc(sth.head.timestamp)
+        if claimed is None:
+            return
+        from evidence.store.store import CLOCK_SKEW
+
+        if stamp.gen_time < claimed - CLOCK_SKEW or stamp.gen_time > claimed + self._lag:
+            self._problems.add(
+                "timestamp_disagrees",
+                f"the head of size {size} claims to be signed at {sth.head.timestamp}, but its timestamp "
+                f"token from {tsa} says {stamp.gen_time.isoformat()}: its time is not what the TSA saw "
+                "(a backdated or re-signed head)",
+                seq=size - 1,
+            )
+            return
+        self.last_stamped = size
+
+    def finish(self, last: SignedTreeHead | None) -> None:
+        for size in sorted(set(self.cosigs) - self.seen):
+            self._problems.add(
+                "cosignature_orphan",
+                f"a witness cosigned a checkpoint of size {size}, but the store has no head of that size "
+                "(heads were deleted, or the log was truncated)",
+            )
+        for size in sorted(set(self.stamps) - self.seen):
+            self._problems.add(
+                "timestamp_orphan",
+                f"a timestamp token covers a checkpoint of size {size}, but the store has no head of that "
+                "size (heads were deleted, or the log was truncated)",
+            )
+        if last is None:
+            return
+        size = last.head.size
+        if self._require_witnesses:
+            have = len(self.valid_cosigners.get(size, set()) & set(self._witness_keys))
+            if have < self._quorum:
+                self._problems.add(
+                    "witness_quorum",
+                    f"the latest head (size {size}) carries {have} of the {self._quorum} required witness "
+                    f"cosignature(s); the latest witnessed head is size {self.last_witnessed or 'none'} "
+                    "(a witness was down, or refused it: run `evidence checkpoint` to retry)",
+                    seq=size - 1,
+                )
+        elif self.cosigs and self.last_witnessed != size:
+            self._notices.append(
+                Problem(
+                    kind="unwitnessed_heads",
+                    message=f"heads after size {self.last_witnessed or 0} have no witness cosignature "
+                    "(`evidence checkpoint` retries)",
+                )
+            )
+        if self._roots is not None and self.last_stamped != size:
+            self._problems.add(
+                "timestamp_missing",
+                f"the latest head (size {size}) has no valid timestamp token; the latest timestamped head is "
+                f"size {self.last_stamped or 'none'}",
+                seq=size - 1,
+            )
+        elif self.stamps and self.last_stamped != size:
+            self._notices.append(
+                Problem(
+                    kind="untimestamped_heads",
+                    message=f"heads after size {self.last_stamped or 0} have no timestamp token",
+                )
+            )
+
+
 def verify_store(
     store: EvidenceStore,
     *,
     trusted_keys: Sequence[Verifier] | None = None,
     check_blobs: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    anchors: Sequence[Anchor] = (),
+    witness_keys: Sequence[VerifierKey] | None = None,
+    witness_quorum: int = 1,
+    tsa_roots: Sequence[Any] | None = None,
+    timestamp_lag: timedelta = DEFAULT_TIMESTAMP_LAG,
 ) -> VerifyReport:
+    from evidence.store.store import CLOCK_SKEW
+
     started = time.perf_counter()
     problems = _Problems()
     notices: list[Problem] = []
     orphan_count = 0
     sha256 = hashlib.sha256
     loads = json.loads
+    skew = CLOCK_SKEW
+    pending_anchors = sorted(anchors, key=lambda a: a.checkpoint.size)
     with store._read() as conn:
-        verifiers, trust = _trust(store, conn, trusted_keys, problems)
+        trust = _trust(store, conn, trusted_keys, problems)
         for missing in schema.missing_triggers(conn):
             problems.add(
                 "append_only_trigger_missing",
                 f"append-only trigger {missing} is missing or disabled: the database no longer refuses "
                 "UPDATE/DELETE on that table",
             )
+        attestations = _Attestations(
+            conn,
+            problems,
+            notices,
+            witness_keys=witness_keys,
+            witness_quorum=witness_quorum,
+            tsa_roots=tsa_roots,
+            timestamp_lag=timestamp_lag,
+        )
         total = int(conn.exec_driver_sql("SELECT count(*) FROM records").scalar_one())
         heads = _HeadWalker(
-            stream_rows(conn, HEAD_SQL, name="evidence_verify_heads", batch=1000), verifiers, problems
+            stream_rows(conn, HEAD_SQL, name="evidence_verify_heads", batch=1000),
+            trust,
+            problems,
+            origin=store.origin or None,
+            checkpoints_from=store.checkpoints_from,
+            on_head=attestations.on_head,
         )
+        refs_index = _Refs(stream_rows(conn, REF_SQL, name="evidence_verify_refs"), problems)
         blob_checker = _BlobChecker(store, problems)
         compact = CompactRange()
         expected = 0
         prev_seq: int | None = None
         prev_id: str | None = None
+        prev_recorded: str | None = None
         done = 0
+
+        def check_anchors() -> None:
+            while pending_anchors and pending_anchors[0].checkpoint.size <= compact.size:
+                anchor = pending_anchors.pop(0)
+                if anchor.checkpoint.size < compact.size:
+                    continue  # only reachable for size 0
+                root = compact.root()
+                if root != anchor.checkpoint.root:
+                    problems.add(
+                        "forked",
+                        f"FORK: {anchor.source} says the log's first {anchor.checkpoint.size} records have "
+                        f"root {anchor.checkpoint.root.hex()}, but the store's records produce "
+                        f"{root.hex()}: the log was rewritten (rewound and appended to) after that "
+                        "checkpoint was taken",
+                        seq=anchor.checkpoint.size - 1 if anchor.checkpoint.size else None,
+                    )
+
+        check_anchors()
         heads.check_at(compact, None, None)
         for rows in stream_rows(conn, RECORD_SQL, name="evidence_verify_records"):
             refs: list[tuple[str, int, str, str]] = []
@@ -416,7 +848,16 @@ def verify_store(
                     )
                 expected = seq + 1
                 record_json = row[11]
-                leaf = sha256(b"\x00" + record_json.encode("utf-8")).digest()
+                stored, utf8 = _stored_bytes(record_json)
+                if not utf8:
+                    problems.add(
+                        "not_utf8",
+                        f"record {record_id} (seq {seq}): its record_json holds bytes that are not valid "
+                        "UTF-8 (written outside the evidence store)",
+                        seq=seq,
+                        record_id=record_id,
+                    )
+                leaf = sha256(b"\x00" + stored).digest()
                 if leaf.hex() != row[10]:
                     problems.add(
                         "leaf_hash_mismatch",
@@ -429,11 +870,36 @@ def verify_store(
                     doc = loads(record_json)
                 except ValueError:
                     doc = None
-                for digest, role in _check_row(row, doc, problems):
+                blobs = _check_row(row, doc, problems)
+                refs_index.check(seq, record_id, [digest for digest, _ in blobs])
+                for digest, role in blobs:
                     refs.append((digest, seq, record_id, role))
+                observed_text, recorded_text = row[4], row[5]
+                if prev_recorded is not None and recorded_text < prev_recorded:
+                    problems.add(
+                        "recorded_at_backwards",
+                        f"record {record_id} (seq {seq}) was recorded at {recorded_text}, before the record "
+                        f"before it ({prev_recorded}): the appender's clock went back",
+                        seq=seq,
+                        record_id=record_id,
+                    )
+                observed, recorded = _utc(observed_text), _utc(recorded_text)
+                if observed is not None and recorded is not None and observed > recorded + skew:
+                    problems.add(
+                        "observed_in_future",
+                        f"record {record_id} (seq {seq}) claims it was observed at {observed_text}, after it "
+                        f"was recorded ({recorded_text}): evidence from the future would win latest() and "
+                        "posture until that date",
+                        seq=seq,
+                        record_id=record_id,
+                    )
+                prev_recorded = recorded_text
+                heads.last_recorded_at = recorded_text
                 heads.note_record(seq, record_id)
                 compact.append(leaf)
                 prev_seq, prev_id = seq, record_id
+                if pending_anchors and pending_anchors[0].checkpoint.size == compact.size:
+                    check_anchors()
                 if heads.next_size() == compact.size:
                     heads.check_at(compact, prev_seq, prev_id)
                 done += 1
@@ -441,6 +907,7 @@ def verify_store(
                     progress(done, total)
             if check_blobs and refs:
                 blob_checker.check(refs)
+        refs_index.finish()
         for sth in heads.remaining():
             problems.add(
                 "head_beyond_log",
@@ -459,13 +926,41 @@ def verify_store(
                 seq=covered,
                 record_id=prev_id,
             )
+        for anchor in pending_anchors:
+            problems.add(
+                "truncated",
+                f"TRUNCATED: {anchor.source} covers {anchor.checkpoint.size} records, but the store "
+                f"now holds {compact.size} (latest head: size {covered}): records after seq "
+                f"{compact.size - 1} were deleted together with their heads",
+                seq=compact.size,
+            )
+        attestations.finish(last)
         if check_blobs:
             orphan_count = _scan_orphans(store, conn, notices)
+    for path, age in store.blobs.temp_files():
+        notices.append(
+            Problem(
+                kind="orphan_temp_file",
+                message=f"temporary file {path} ({age / 60:.0f} min old) was left by an interrupted append; "
+                "the next append removes it once it is older than 10 minutes",
+            )
+        )
     if progress is not None:
         progress(done, total)
     listed = tuple(problems.listed)
     for kind, count in problems.omitted.items():
         listed += (Problem(kind=kind, message=f"... and {count} more {kind} problems (not listed)"),)
+    checkpoint = None
+    log_key = trust.chain.current.encode() if trust.chain is not None else None
+    if last is not None and last.head.origin is not None and trust.chain is not None:
+        note = last.note(trust.chain.key_for_size(last.head.size))
+        extra = []
+        for _, line in attestations.cosigs.get(last.head.size, ()):
+            try:
+                extra.append(NoteSignature.parse_line(line.rstrip("\n")))
+            except NoteError:
+                continue
+        checkpoint = note.with_signatures(extra).encode()
     return VerifyReport(
         ok=not problems,
         records=done,
@@ -473,13 +968,16 @@ def verify_store(
         tree_heads=heads.count,
         tree_size=last.head.size if last is not None else None,
         root_hash=last.head.root_hash if last is not None else None,
-        trust=trust,
-        trusted_key_ids=tuple(sorted(verifiers)),
+        trust=trust.description,
+        trusted_key_ids=trust.key_ids,
         problems=listed,
         notices=tuple(notices),
         omitted_problems=dict(problems.omitted),
         orphan_blobs=orphan_count,
         elapsed_seconds=time.perf_counter() - started,
+        origin=store.origin or None,
+        log_key=log_key,
+        checkpoint=checkpoint,
     )
 
 

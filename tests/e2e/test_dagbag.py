@@ -22,8 +22,42 @@ def dagbag(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_no_import_errors(dagbag) -> None:
+    from evidence import registry
+
     assert not dagbag.import_errors, dagbag.import_errors
-    assert "aws_evidence" in dagbag.dags
+    families = {f"{name}_evidence" for name in registry.families()}
+    assert {*families, "control_evaluation", "evidence_events"} <= set(dagbag.dags)
+
+
+def test_every_installed_family_has_its_dag() -> None:
+    from evidence import registry
+
+    for name in registry.families():
+        path = ROOT / "dags" / f"{name}_evidence.py"
+        assert path.exists(), f"collector family {name} has no DAG file (dags/{name}_evidence.py)"
+
+
+def test_collection_tasks_are_named_after_what_they_collect_and_update_assets(dagbag) -> None:
+    from evidence import registry
+
+    for name in registry.families():
+        dag = dagbag.dags[f"{name}_evidence"]
+        collect = dag.get_task("collect")
+        assert collect.map_index_template == "{{ unit_label }}"
+        assert not collect.outlets, f"{name}: mapped tasks must not emit alias events at once"
+        publish = dag.get_task("publish")
+        assert publish.outlets and publish.trigger_rule == "all_done", f"{name}: no task updates assets"
+        assert publish.upstream_task_ids == {"collect"}
+        sources = dag.params.get_param("sources").schema["items"]["enum"]
+        assert set(sources) == set(registry.family(name).sources())
+    evaluation = dagbag.dags["control_evaluation"]
+    scheduled_on = (
+        {a.name for a in evaluation.timetable.asset_condition.iter_assets().values()}
+        if hasattr(evaluation.timetable.asset_condition, "iter_assets")
+        else set()
+    )
+    collected = {f"evidence/{t.id}" for t in registry.all_types() if registry.is_collected(t)}
+    assert not scheduled_on or collected <= scheduled_on
 
 
 def test_every_dag_has_tags_owner_retries_and_documented_params(dagbag) -> None:
@@ -41,7 +75,8 @@ def test_dag_files_import_nothing_heavy() -> None:
     for path in sorted((ROOT / "dags").glob("*.py")):
         code = (
             "import runpy, sys; runpy.run_path(sys.argv[1]); "
-            "heavy = [m for m in ('boto3', 'great_expectations', 'pandas', 'collectors', 'evidence.store') "
+            "heavy = [m for m in ('boto3', 'botocore', 'great_expectations', 'pandas', 'hvac', "
+            "'evidence.store') "
             "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
         )
         env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "false"}

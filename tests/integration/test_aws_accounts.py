@@ -7,9 +7,9 @@ import json
 import boto3
 import pytest
 
-from collectors.aws.core import AwsAccount, AwsConfig
-from collectors.aws.runner import collect
-from evidence.pipeline import RunContext
+from collectors.aws.client import AwsAccount, AwsConfig
+from evidence.records import RunContext
+from tests.support.aws_family import collect
 from tests.support.servers import MotoServer
 
 pytestmark = pytest.mark.integration
@@ -58,12 +58,12 @@ def test_each_account_is_collected_through_its_role(moto: MotoServer) -> None:
 
 def test_regional_services_run_once_per_region(moto: MotoServer) -> None:
     moto.reset()
-    from collectors.aws.runner import plan, services
+    from collectors.aws import FAMILY
 
-    regional = [name for name, s in services().items() if s.scope == "regional"]
+    regional = [name for name, s in FAMILY.source_map().items() if s.scope == "regional"]
     if not regional:
         pytest.skip("no regional AWS collector registered")
     config = AwsConfig(endpoint_url=moto.url, regions=("us-east-1", "eu-west-1", "ap-southeast-2"))
-    units = plan(config, [regional[0]])
-    assert sorted(u.region for u in units) == ["ap-southeast-2", "eu-west-1", "us-east-1"]
-    assert {u.target_region for u in plan(config, ["aws.s3"])} == {"global"}
+    units = FAMILY.plan(config, sources=[regional[0]])
+    assert sorted(u.scope_dict["region"] for u in units) == ["ap-southeast-2", "eu-west-1", "us-east-1"]
+    assert {u.scope_dict["region"] for u in FAMILY.plan(config, sources=["aws.s3"])} == {"global"}

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from collectors.aws.core import AwsConfig
+from collectors.aws.client import AwsConfig
 from collectors.aws.demo import Expectations, seed_estate
-from collectors.aws.runner import collect
 from evidence import registry
-from evidence.pipeline import PreparedRecord, RunContext
+from evidence.records import PreparedRecord, RunContext
+from tests.support.aws_family import collect
 from tests.support.servers import MotoServer
 
 pytestmark = pytest.mark.integration

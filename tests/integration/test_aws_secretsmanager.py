@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from collectors.aws.core import AwsConfig
+from collectors.aws.client import AwsConfig
 from collectors.aws.demo import seed_estate
 from collectors.aws.demo.secretsmanager import SECRET_VALUES
-from collectors.aws.runner import collect
-from evidence.pipeline import RunContext
+from evidence.records import RunContext
+from tests.support.aws_family import collect
 from tests.support.servers import MotoServer
 
 pytestmark = pytest.mark.integration

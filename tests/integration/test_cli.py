@@ -143,7 +143,7 @@ def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
 
 
 def test_aws_policy_is_read_only_json(tmp_path: Path) -> None:
-    result = run(tmp_path, "aws-policy")
+    result = run(tmp_path, "policy", "aws")
     policy = json.loads(result.stdout)
     actions = {a for s in policy["Statement"] for a in s["Action"]}
     assert "s3:GetEncryptionConfiguration" in actions and "sts:GetCallerIdentity" in actions

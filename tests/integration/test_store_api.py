@@ -15,8 +15,7 @@ from evidence.errors import (
     StoreError,
     VerificationError,
 )
-from evidence.pipeline import PreparedRecord
-from evidence.records import SourceError, Status
+from evidence.records import PreparedRecord, SourceError, Status
 from evidence.signing import Signer
 from evidence.store import AmbiguousRecordId, InclusionProof
 from tests.support.records import BASE_TIME, make_batch, make_prepared, sample_payload
@@ -268,19 +267,34 @@ def test_consistency_proofs_verify_offline(backend: Backend) -> None:
         type(latest)(**{**latest.__dict__, "hashes": latest.hashes[:-1]}).verify(verifier)
 
 
-def test_public_keys_and_key_rotation(backend: Backend) -> None:
+def test_another_key_is_refused_until_rotated(backend: Backend) -> None:
+    from evidence.store.store import KeyMismatch
+
     store = backend.open()
     store.append_batch(make_batch(0, 2))
     rotated = Signer.generate()
+    with pytest.raises(KeyMismatch, match=backend.signer.key_id):
+        backend.open(signer=rotated)
+    assert store.count() == 2
+    rotation = store.rotate_key(rotated)
+    assert (rotation.size, rotation.old.key_id, rotation.new.key_id) == (
+        2,
+        backend.signer.note_key(store.origin).key_id,
+        rotated.note_key(store.origin).key_id,
+    )
     store2 = backend.open(signer=rotated)
     store2.append_batch(make_batch(2, 2))
+    with pytest.raises(KeyMismatch):
+        backend.open()  # the old key is retired
     keys = {k.key_id: k for k in store2.public_keys()}
     assert set(keys) == {backend.signer.key_id, rotated.key_id}
-    assert keys[rotated.key_id].verifier().key_id == rotated.key_id
     report = store2.verify()
-    assert report.ok and set(report.trusted_key_ids) == set(keys)
-    # An auditor who pinned only the first key sees which heads it cannot vouch for.
-    pinned = store2.verify(trusted_keys=[backend.signer.verifier()])
+    assert report.ok, report.problems
+    assert set(report.trusted_key_ids) == set(keys)
+    # An auditor who pinned the first key also trusts the key it rotated to (it signed the rotation).
+    assert store2.verify(trusted_keys=[backend.signer.verifier()]).ok
+    # One who pinned only the new key cannot vouch for the heads before the rotation.
+    pinned = store2.verify(trusted_keys=[rotated.verifier()])
     assert [p.kind for p in pinned.problems] == ["head_untrusted_key"]
 
 
@@ -313,9 +327,9 @@ def test_verify_progress_and_orphan_blobs(backend: Backend) -> None:
 def test_open_existing_store_is_idempotent(backend: Backend) -> None:
     store = backend.open()
     store.append(make_prepared(1))
-    assert store.schema_version() == 1
+    assert store.schema_version() == 2
     again = backend.open()
-    assert again.count() == 1 and again.schema_version() == 1
+    assert again.count() == 1 and again.schema_version() == 2
     assert again.verify().ok
     reader = backend.open(create=False, signer=None)
     assert reader.count() == 1 and reader.verify().ok

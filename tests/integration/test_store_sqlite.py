@@ -36,7 +36,7 @@ def test_embedded_default_under_working_directory(
     assert (folder / "evidence.db").is_file()
     digest = result.record.payload_sha256
     blob = folder / "blobs" / digest[:2] / digest
-    assert blob.is_file() and stat.S_IMODE(blob.stat().st_mode) == 0o444
+    assert blob.is_file() and stat.S_IMODE(blob.stat().st_mode) == 0o400  # private (issue 13)
     key = folder / "signing-key.pem"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     public = (folder / "signing-key.pub.pem").read_bytes()

@@ -45,7 +45,7 @@ def test_untouched_store_verifies(backend: Backend) -> None:
     assert report.ok, report.problems
     assert (report.records, report.blobs, report.tree_heads) == (6, 6, 2)
     assert report.tree_size == 6
-    assert "signing_keys" in report.trust
+    assert "key chain" in report.trust
     json.dumps(report.to_dict())
 
 
@@ -152,7 +152,9 @@ def test_forged_head_resigned_with_unknown_key(backend: Backend) -> None:
     assert forger.key_id in problem.message and "size 6" in problem.message
 
 
-def test_forged_head_with_forgers_key_planted_needs_a_pinned_key(backend: Backend) -> None:
+def test_key_substitution_planted_key_is_not_trusted_by_default(backend: Backend) -> None:
+    """Heads re-signed with a new key written into the store's own key table: the default verify
+    follows the key chain (first key + rotations signed by it), not the table."""
     store, _ = _filled(backend)
     forger = Signer.generate()
     _forge_latest_head(backend, store, forger)
@@ -160,11 +162,12 @@ def test_forged_head_with_forgers_key_planted_needs_a_pinned_key(backend: Backen
         "INSERT INTO signing_keys (key_id, public_pem, added_at) VALUES (?, ?, ?)",
         (forger.key_id, forger.public_pem().decode(), "2025-01-01T00:00:00.000000Z"),
     )
-    # Trusting the store's own key table, the forgery passes the signature check: the report says
-    # so in its ``trust`` line. An auditor pins the real key and catches it.
     internal = store.verify()
-    assert "head_untrusted_key" not in _kinds(internal)
-    assert forger.key_id in internal.trusted_key_ids
+    (problem,) = _only(internal, "head_untrusted_key")
+    assert forger.key_id in problem.message and backend.signer.key_id in problem.message
+    (planted,) = _only(internal, "signing_key_untrusted")
+    assert forger.key_id in planted.message
+    assert forger.key_id not in internal.trusted_key_ids
     pinned = store.verify(trusted_keys=[backend.signer.verifier()])
     (problem,) = _only(pinned, "head_untrusted_key")
     assert forger.key_id in problem.message

@@ -9,11 +9,15 @@ sorting run against it. It replaces AWS (which cannot run here), never our code.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
-from collectors.aws.core import AwsAccount, AwsConfig, CallRecorder
-from collectors.aws.runner import AwsService, Unit, collect_unit
-from evidence.pipeline import PreparedRecord, RunContext
+from collectors.aws.client import AwsCallRecorder, AwsConfig
+from collectors.aws.family import AWS, AwsRun
+from collectors.core.family import Source
+from collectors.core.runner import collect_unit
+from evidence.family import Unit
+from evidence.records import PreparedRecord, RunContext
 from tests.support.recorded_aws import ACCOUNT, OBSERVED_AT, denied, judge, target
 
 
@@ -48,7 +52,7 @@ class StubbedClients:
         self.stub(service, region)
         return self._clients[(service, region)]
 
-    def account_id(self, recorder: CallRecorder | None = None) -> str:
+    def account_id(self, recorder: AwsCallRecorder | None = None) -> str:
         return ACCOUNT
 
     def assert_all_answered(self) -> None:
@@ -57,12 +61,14 @@ class StubbedClients:
 
 
 def collect_records(
-    clients: StubbedClients, service: AwsService, region: str, *, run_gx: bool = True
+    clients: StubbedClients, service: Source, region: str, *, run_gx: bool = True
 ) -> dict[str, PreparedRecord]:
-    """Run one (account, service, region) unit through the real runner: type id -> record."""
+    """Run one (account, service, region) unit through the real collect loop: type id -> record."""
     target_region = "global" if service.scope == "global" else region
-    unit = Unit(AwsAccount(), service, region, target_region)
-    records = collect_unit(clients, unit, RunContext(run_id="unit"), run_gx=run_gx)  # type: ignore[arg-type]
+    regions = (region, *(r for r in clients.config.regions if r != region))
+    opened = AwsRun(replace(clients.config, regions=regions), {"default": clients})  # type: ignore[dict-item]
+    unit = Unit(AWS.name, service.name, (("account", "default"), ("region", target_region)))
+    records = collect_unit(AWS, opened, unit, RunContext(run_id="unit"), run_gx=run_gx)
     return {r.draft.evidence_type: r for r in records}
 
 

@@ -22,6 +22,7 @@ import http.client
 import json
 import re
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -213,6 +214,7 @@ class FaultProxy:
         rules: Iterable[FaultRule] = (),
         max_connections: int = 64,
         timeout: float = 30.0,
+        latency: float = 0.0,
     ) -> None:
         target = urlsplit(upstream)
         if target.scheme != "http" or target.hostname not in LOOPBACK_HOSTS or target.port is None:
@@ -230,6 +232,11 @@ class FaultProxy:
         self.injected: Counter[str] = Counter()
         self.injected_by_operation: Counter[tuple[str, str]] = Counter()
         self.requests = 0
+        # Seconds added to every request before it is answered (in-region AWS: about 0.05), and when
+        # the first and the last request arrived (time.monotonic()), for whole-process benchmarks.
+        self.latency = latency
+        self.first_request_at: float | None = None
+        self.last_request_at: float | None = None
         self._attempts: Counter[bytes] = Counter()  # request key -> attempts seen
         self._streak: Counter[bytes] = Counter()  # request key -> faults in a row (random mode)
         self._lock = threading.Lock()
@@ -255,7 +262,12 @@ class FaultProxy:
     def decide(self, request: ProxiedRequest) -> FaultKind | None:
         """The fault for this attempt of ``request``, or None to forward it. Counts what it decides."""
         key = request.key
+        if self.latency:
+            time.sleep(self.latency)
         with self._lock:
+            now = time.monotonic()
+            self.first_request_at = self.first_request_at if self.first_request_at is not None else now
+            self.last_request_at = now
             self.requests += 1
             attempt = self._attempts[key]
             self._attempts[key] += 1

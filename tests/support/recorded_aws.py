@@ -11,7 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from collectors.aws.core import AwsClients, AwsConfig, Failed
+from collectors.aws.client import AwsClients, AwsConfig
+from collectors.core import Failed
 from evidence.records import SourceError
 from evidence.registry import ApiPermission
 
@@ -97,3 +98,30 @@ def judge(type_id: str, rows: list[dict[str, Any]]) -> tuple[list[str], bool | N
         return problems, None
     summary, _ = run_suite(type_id, readable)
     return problems, summary.success
+
+
+def run_fetch(
+    fetch: Callable[..., Any],
+    clients: Any,
+    region: str,
+    target: dict[str, str],
+    recorder: Any,
+    concurrency: int,
+    observed_at: Any = None,
+) -> Any:
+    """Call a service's ``fetch`` the way the collect loop does, with these clients and call region."""
+    from collectors.aws.family import AwsTarget
+    from collectors.core.family import FetchContext
+    from evidence.canonical import utcnow
+    from evidence.family import Unit
+
+    scope = (("account", "default"), ("region", target.get("region", region)))
+    ctx = FetchContext(
+        connection=AwsTarget(clients, region),
+        unit=Unit("aws", "aws.test", scope),
+        target=target,
+        recorder=recorder,
+        observed_at=observed_at or utcnow(),
+        concurrency=concurrency,
+    )
+    return fetch(ctx)

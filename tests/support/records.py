@@ -18,8 +18,7 @@ from typing import Any
 from ulid import ULID
 
 from evidence.canonical import canonical_bytes, sha256_hex
-from evidence.pipeline import PreparedRecord
-from evidence.records import BlobRef, Provenance, RecordDraft, SourceError, Status, Validation
+from evidence.records import BlobRef, PreparedRecord, Provenance, RecordDraft, SourceError, Status, Validation
 
 TEST_TYPE = "test.sample"
 

@@ -87,7 +87,9 @@ class Backend:
 
         with psycopg.connect(pg_driver_url(self.url)) as conn:
             if bypass_triggers:
-                for table in ("records", "tree_heads", "signing_keys", "blob_refs", "meta"):
+                from evidence.store.schema import APPEND_ONLY_TABLES
+
+                for table in APPEND_ONLY_TABLES:
                     conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
             cursor = conn.execute(statement.replace("?", "%s"), params)
             rows = cursor.fetchall() if cursor.description else []

@@ -17,7 +17,7 @@ from collectors.aws.acm import (
     Certificate,
     certificate_expiry,
 )
-from collectors.aws.core import Absent, Found, Outcome
+from collectors.core import Absent, Found, Outcome
 from tests.support.aws_stubs import (
     ACCOUNT,
     OBSERVED_AT,

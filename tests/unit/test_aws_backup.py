@@ -11,9 +11,11 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from collectors.aws import backup
-from collectors.aws.core import Absent, AwsClients, AwsConfig, CallRecorder, Failed, Found
+from collectors.aws.client import AwsCallRecorder, AwsClients, AwsConfig
+from collectors.core import Absent, Failed, Found
 from evidence.records import SourceError
 from evidence.validation import run_suite, schema_errors
+from tests.support.recorded_aws import run_fetch
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 REGION = "eu-west-1"
@@ -97,7 +99,6 @@ def test_incomplete_plans_fail_with_every_problem_named() -> None:
         plans=[
             plan("empty", [], []),
             plan("manual-only", [rule(ScheduleExpression=None)], [selection(DB)]),
-            plan("forever", [rule(Lifecycle=None)], [selection(DB)]),
             plan("short", [rule(Lifecycle={"DeleteAfterDays": 14}), rule("long")], [selection(DB)]),
             plan("unassigned", [rule()], []),
         ]
@@ -108,11 +109,37 @@ def test_incomplete_plans_fail_with_every_problem_named() -> None:
     assert rows["empty"]["min_delete_after_days"] is None
     assert "rules without a schedule: daily" in rows["manual-only"]["reason"]
     assert rows["manual-only"]["unscheduled_rules"] == 1
-    assert "rules without DeleteAfterDays: daily" in rows["forever"]["reason"]
-    assert rows["forever"]["rules_without_expiry"] == 1 and rows["forever"]["min_delete_after_days"] is None
     assert "deleted after 14 days (< 35)" in rows["short"]["reason"]
     assert rows["short"]["min_delete_after_days"] == 14
     assert rows["unassigned"]["selections"] == 0 and "no selection" in rows["unassigned"]["reason"]
+
+
+def test_a_rule_without_delete_after_days_keeps_recovery_points_indefinitely() -> None:
+    # AWS Backup: "If you do not specify a lifecycle, recovery points are retained indefinitely"
+    # (Lifecycle, AWS Backup API reference). Indefinitely meets any minimum retention.
+    snap = make(
+        plans=[
+            plan("forever", [rule(Lifecycle=None)], [selection(DB)]),
+            plan("mixed", [rule(), rule("archive", Lifecycle=None)], [selection(DB)]),
+            plan(
+                "mixed-short",
+                [rule(Lifecycle={"DeleteAfterDays": 7}), rule("x", Lifecycle=None)],
+                [selection(DB)],
+            ),
+        ]
+    )
+    rows = rows_by(backup.plans(snap), "plan_name")
+    assert rows["forever"]["status"] == "pass", rows["forever"]
+    assert "indefinitely" in rows["forever"]["reason"]
+    assert rows["forever"]["rules_without_expiry"] == 1 and rows["forever"]["min_delete_after_days"] is None
+    assert rows["mixed"]["status"] == "pass" and rows["mixed"]["min_delete_after_days"] == 35
+    assert "1 of them indefinitely" in rows["mixed"]["reason"]
+    assert rows["mixed-short"]["status"] == "fail" and "after 7 days" in rows["mixed-short"]["reason"]
+    passing = [r for r in rows.values() if r["status"] == "pass"]
+    payload = {"evidence_type": "aws.backup.plans", "target": {"region": REGION}, "rows": passing}
+    assert not schema_errors("aws.backup.plans", payload)
+    summary, _ = run_suite("aws.backup.plans", passing)
+    assert summary.success, summary
 
 
 def test_an_unreadable_plan_is_an_error_row() -> None:
@@ -349,7 +376,9 @@ def test_fetch_reads_plans_selections_vaults_and_jobs() -> None:
         {"ByCreatedAfter": ANY},
     )
     with b, k:
-        snap = backup.fetch(clients, REGION, {"account": ACCOUNT, "region": REGION}, CallRecorder(), 1)
+        snap = run_fetch(
+            backup.fetch, clients, REGION, {"account": ACCOUNT, "region": REGION}, AwsCallRecorder(), 1
+        )
     b.assert_no_pending_responses()
     k.assert_no_pending_responses()
     assert [p.name for p in snap.plans] == ["gold"]

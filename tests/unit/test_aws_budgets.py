@@ -13,7 +13,8 @@ from collectors.aws.budgets import (
     BudgetsSnapshot,
     Notification,
 )
-from collectors.aws.core import Absent, CallRecorder, Found, Outcome
+from collectors.aws.client import AwsCallRecorder
+from collectors.core import Absent, Found, Outcome
 from tests.support.recorded_aws import (
     ACCOUNT,
     OBSERVED_AT,
@@ -22,6 +23,7 @@ from tests.support.recorded_aws import (
     client_error,
     denied,
     judge,
+    run_fetch,
     target,
 )
 
@@ -148,11 +150,12 @@ def test_fetch_uses_the_target_account_and_follows_every_page() -> None:
             "describe_subscribers_for_notification": subscribers,
         }
     )
-    snap = budgets.fetch(
+    snap = run_fetch(
+        budgets.fetch,
         ReplayClients({("budgets", "us-east-1"): client}, ("us-east-1",)),
         "us-east-1",
         target(),
-        CallRecorder(),
+        AwsCallRecorder(),
         2,
     )
     assert snap.failures == {}
@@ -170,13 +173,15 @@ def test_fetch_sorts_a_subscriber_call_the_service_cannot_answer() -> None:
             ),
         }
     )
-    snap = budgets.fetch(
+    snap = run_fetch(
+        budgets.fetch,
         ReplayClients({("budgets", "us-east-1"): client}, ("us-east-1",)),
         "us-east-1",
         target(),
-        CallRecorder(),
+        AwsCallRecorder(),
         2,
     )
-    # Failed identically for every notification: the whole type could not be collected.
-    assert snap.failures[DESCRIBE_SUBSCRIBERS.key].code == "500"
-    assert DESCRIBE_NOTIFICATIONS.key not in snap.failures
+    # Failed identically for every notification: recorded per resource (each budget gets an error
+    # row; the record names it as a whole when no budget can be judged).
+    assert snap.per_resource_failures[DESCRIBE_SUBSCRIBERS.key].code == "500"
+    assert DESCRIBE_NOTIFICATIONS.key not in snap.per_resource_failures and not snap.failures

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from collectors.aws import cloudfront
+from collectors.aws.client import AwsCallRecorder
 from collectors.aws.cloudfront import LIST_DISTRIBUTIONS, CloudFrontSnapshot
-from collectors.aws.core import CallRecorder, Found, Outcome
+from collectors.core import Found, Outcome
 from tests.support.recorded_aws import (
     ACCOUNT,
     OBSERVED_AT,
@@ -17,6 +18,7 @@ from tests.support.recorded_aws import (
     client_error,
     denied,
     judge,
+    run_fetch,
     target,
 )
 
@@ -152,11 +154,12 @@ def test_fetch_follows_the_marker_inside_distribution_list() -> None:
             ]
         }
     )
-    snap = cloudfront.fetch(
+    snap = run_fetch(
+        cloudfront.fetch,
         ReplayClients({("cloudfront", "us-east-1"): client}, ("us-east-1",)),
         "us-east-1",
         target(),
-        CallRecorder(),
+        AwsCallRecorder(),
         2,
     )
     assert client.requests == [("list_distributions", {}), ("list_distributions", {"Marker": "E2"})]
@@ -172,22 +175,24 @@ def test_fetch_with_no_items_and_a_denied_listing() -> None:
             ]
         }
     )
-    snap = cloudfront.fetch(
+    snap = run_fetch(
+        cloudfront.fetch,
         ReplayClients({("cloudfront", "us-east-1"): empty}, ("us-east-1",)),
         "us-east-1",
         target(),
-        CallRecorder(),
+        AwsCallRecorder(),
         2,
     )
     assert snap.failures == {} and cloudfront.https_only(snap) == []
     denied_client = ReplayClient(
         {"list_distributions": [client_error("ListDistributions", "AccessDenied", 403)]}
     )
-    snap = cloudfront.fetch(
+    snap = run_fetch(
+        cloudfront.fetch,
         ReplayClients({("cloudfront", "us-east-1"): denied_client}, ("us-east-1",)),
         "us-east-1",
         target(),
-        CallRecorder(),
+        AwsCallRecorder(),
         2,
     )
     assert snap.failures[LIST_DISTRIBUTIONS.key].permission == "cloudfront:ListDistributions"

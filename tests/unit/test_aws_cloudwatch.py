@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from collectors.aws import cloudwatch
+from collectors.aws.client import AwsCallRecorder
 from collectors.aws.cloudwatch import DESCRIBE_ALARMS, CloudWatchSnapshot
-from collectors.aws.core import CallRecorder, Found, Outcome
+from collectors.core import Found, Outcome
 from tests.support.recorded_aws import (
     ACCOUNT,
     OBSERVED_AT,
@@ -15,6 +16,7 @@ from tests.support.recorded_aws import (
     client_error,
     denied,
     judge,
+    run_fetch,
     target,
 )
 
@@ -147,8 +149,13 @@ def test_fetch_pages_each_alarm_type() -> None:
         return {"MetricAlarms": [metric_alarm("m2")], "CompositeAlarms": []}
 
     client = ReplayClient({"describe_alarms": describe_alarms})
-    snap = cloudwatch.fetch(
-        ReplayClients({("cloudwatch", REGION): client}, (REGION,)), REGION, target(REGION), CallRecorder(), 2
+    snap = run_fetch(
+        cloudwatch.fetch,
+        ReplayClients({("cloudwatch", REGION): client}, (REGION,)),
+        REGION,
+        target(REGION),
+        AwsCallRecorder(),
+        2,
     )
     assert snap.failures == {}
     assert sorted(rows_of(snap)) == sorted([alarm_arn("m1"), alarm_arn("m2"), alarm_arn("c")])
@@ -158,7 +165,12 @@ def test_fetch_records_a_denied_listing() -> None:
     client = ReplayClient(
         {"describe_alarms": lambda **_: client_error("DescribeAlarms", "AccessDenied", 403)}
     )
-    snap = cloudwatch.fetch(
-        ReplayClients({("cloudwatch", REGION): client}, (REGION,)), REGION, target(REGION), CallRecorder(), 2
+    snap = run_fetch(
+        cloudwatch.fetch,
+        ReplayClients({("cloudwatch", REGION): client}, (REGION,)),
+        REGION,
+        target(REGION),
+        AwsCallRecorder(),
+        2,
     )
     assert snap.failures[DESCRIBE_ALARMS.key].permission == "cloudwatch:DescribeAlarms"

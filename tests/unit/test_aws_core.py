@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.aws.core import Failed, Found, _one_line, _scrub, classify, uniform_failure
+from collectors.aws.client import classify
+from collectors.core import Failed, Found, uniform_failure
+from collectors.core.recording import one_line as _one_line
+from collectors.core.recording import scrub as _scrub
 from evidence.records import SourceError
 
 

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from collectors.aws import ec2
-from collectors.aws.core import CallRecorder, Found, Outcome
+from collectors.aws.client import AwsCallRecorder
 from collectors.aws.ec2 import DESCRIBE_SECURITY_GROUPS, Ec2Snapshot
+from collectors.core import Found, Outcome
 from tests.support.recorded_aws import (
     OBSERVED_AT,
     ReplayClient,
@@ -16,6 +17,7 @@ from tests.support.recorded_aws import (
     client_error,
     denied,
     judge,
+    run_fetch,
     target,
 )
 
@@ -137,8 +139,13 @@ def test_fetch_follows_next_token() -> None:
             ]
         }
     )
-    snap = ec2.fetch(
-        ReplayClients({("ec2", REGION): client}, (REGION,)), REGION, target(REGION), CallRecorder(), 2
+    snap = run_fetch(
+        ec2.fetch,
+        ReplayClients({("ec2", REGION): client}, (REGION,)),
+        REGION,
+        target(REGION),
+        AwsCallRecorder(),
+        2,
     )
     assert client.requests[1] == ("describe_security_groups", {"MaxResults": 1000, "NextToken": "t2"})
     statuses = {r["resource"]: r["status"] for r in ec2.security_group_open_ingress(snap)}
@@ -149,7 +156,12 @@ def test_fetch_records_a_denied_listing() -> None:
     client = ReplayClient(
         {"describe_security_groups": [client_error("DescribeSecurityGroups", "UnauthorizedOperation", 403)]}
     )
-    snap = ec2.fetch(
-        ReplayClients({("ec2", REGION): client}, (REGION,)), REGION, target(REGION), CallRecorder(), 2
+    snap = run_fetch(
+        ec2.fetch,
+        ReplayClients({("ec2", REGION): client}, (REGION,)),
+        REGION,
+        target(REGION),
+        AwsCallRecorder(),
+        2,
     )
     assert snap.failures[DESCRIBE_SECURITY_GROUPS.key].permission == "ec2:DescribeSecurityGroups"

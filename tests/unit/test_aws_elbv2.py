@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from collectors.aws import elbv2
-from collectors.aws.core import Absent, CallRecorder, Found, Outcome
+from collectors.aws.client import AwsCallRecorder
 from collectors.aws.elbv2 import DESCRIBE_TARGET_GROUPS, DESCRIBE_TARGET_HEALTH, Elbv2Snapshot, TargetGroup
+from collectors.core import Absent, Found, Outcome
 from tests.support.recorded_aws import (
     OBSERVED_AT,
     ReplayClient,
@@ -14,6 +15,7 @@ from tests.support.recorded_aws import (
     client_error,
     denied,
     judge,
+    run_fetch,
     target,
 )
 
@@ -169,13 +171,21 @@ def test_fetch_pages_target_groups_and_sorts_a_uniform_health_failure() -> None:
             "describe_target_health": lambda **_: client_error("DescribeTargetHealth", "AccessDenied", 403),
         }
     )
-    snap = elbv2.fetch(
-        ReplayClients({("elbv2", REGION): client}, (REGION,)), REGION, target(REGION), CallRecorder(), 2
+    snap = run_fetch(
+        elbv2.fetch,
+        ReplayClients({("elbv2", REGION): client}, (REGION,)),
+        REGION,
+        target(REGION),
+        AwsCallRecorder(),
+        2,
     )
     assert [g.arn for g in snap.target_groups] == [arn("a"), arn("b")]
     assert ("describe_target_groups", {"Marker": "page-2"}) in client.requests
     # Denied for every group: recorded for the type; the call is optional, so rows are still made.
-    assert snap.failures[DESCRIBE_TARGET_HEALTH.key].permission == "elasticloadbalancing:DescribeTargetHealth"
+    assert (
+        snap.per_resource_failures[DESCRIBE_TARGET_HEALTH.key].permission
+        == "elasticloadbalancing:DescribeTargetHealth"
+    )
     assert {r["status"] for r in elbv2.target_group_health_checks(snap)} == {"pass"}
 
 
@@ -183,7 +193,12 @@ def test_fetch_records_a_denied_listing() -> None:
     client = ReplayClient(
         {"describe_target_groups": [client_error("DescribeTargetGroups", "AccessDenied", 403)]}
     )
-    snap = elbv2.fetch(
-        ReplayClients({("elbv2", REGION): client}, (REGION,)), REGION, target(REGION), CallRecorder(), 2
+    snap = run_fetch(
+        elbv2.fetch,
+        ReplayClients({("elbv2", REGION): client}, (REGION,)),
+        REGION,
+        target(REGION),
+        AwsCallRecorder(),
+        2,
     )
     assert DESCRIBE_TARGET_GROUPS.key in snap.failures and snap.target_groups == []

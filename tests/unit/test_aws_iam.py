@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from collectors.aws import iam
-from collectors.aws.core import Absent, Found, Outcome
 from collectors.aws.iam import (
     GET_ACCOUNT_SUMMARY,
     GET_KEY_LAST_USED,
@@ -24,6 +23,7 @@ from collectors.aws.iam import (
     root_access_keys,
     user_mfa,
 )
+from collectors.core import Absent, Found, Outcome
 from tests.support.aws_stubs import (
     ACCOUNT,
     OBSERVED_AT,

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from collectors.aws import kms
-from collectors.aws.core import Absent, Found, Outcome
 from collectors.aws.kms import (
     DESCRIBE_KEY,
     GET_ROTATION,
@@ -17,6 +16,7 @@ from collectors.aws.kms import (
     KmsSnapshot,
     key_rotation,
 )
+from collectors.core import Absent, Found, Outcome
 from tests.support.aws_stubs import (
     ACCOUNT,
     OBSERVED_AT,

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from collectors.aws import logs
-from collectors.aws.core import CallRecorder, Found, Outcome
+from collectors.aws.client import AwsCallRecorder
 from collectors.aws.logs import DESCRIBE_LOG_GROUPS, MIN_RETENTION_DAYS, LogsSnapshot
+from collectors.core import Found, Outcome
 from tests.support.recorded_aws import (
     ACCOUNT,
     OBSERVED_AT,
@@ -17,6 +18,7 @@ from tests.support.recorded_aws import (
     client_error,
     denied,
     judge,
+    run_fetch,
     target,
 )
 
@@ -95,8 +97,13 @@ def test_fetch_follows_next_token() -> None:
             ]
         }
     )
-    snap = logs.fetch(
-        ReplayClients({("logs", REGION): client}, (REGION,)), REGION, target(REGION), CallRecorder(), 2
+    snap = run_fetch(
+        logs.fetch,
+        ReplayClients({("logs", REGION): client}, (REGION,)),
+        REGION,
+        target(REGION),
+        AwsCallRecorder(),
+        2,
     )
     assert client.requests[1] == ("describe_log_groups", {"nextToken": "t2"})
     assert {r["resource"]: r["status"] for r in logs.retention(snap)} == {
@@ -113,8 +120,13 @@ def test_fetch_records_throttling_after_retries_as_a_failure() -> None:
             ]
         }
     )
-    snap = logs.fetch(
-        ReplayClients({("logs", REGION): client}, (REGION,)), REGION, target(REGION), CallRecorder(), 2
+    snap = run_fetch(
+        logs.fetch,
+        ReplayClients({("logs", REGION): client}, (REGION,)),
+        REGION,
+        target(REGION),
+        AwsCallRecorder(),
+        2,
     )
     failure = snap.failures[DESCRIBE_LOG_GROUPS.key]
     assert failure.code == "ThrottlingException" and failure.permission is None

@@ -11,9 +11,14 @@ import pytest
 from botocore.stub import Stubber
 
 from collectors.aws import rds
-from collectors.aws.core import AwsClients, AwsConfig, CallRecorder, Failed, Found
+from collectors.aws.client import AwsCallRecorder, AwsClients, AwsConfig
+from collectors.core import Failed, Found
+from collectors.core.runner import map_type
+from evidence import registry
+from evidence.canonical import utc_iso
 from evidence.records import SourceError
 from evidence.validation import run_suite, schema_errors
+from tests.support.recorded_aws import run_fetch
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 REGION = "eu-west-1"
@@ -156,7 +161,7 @@ def test_backup_retention_pass() -> None:
     row = rds.backup_retention(make([instance("db")]))[0]
     assert row["status"] == "pass"
     assert row["backup_retention_days"] == 14 and row["restore_lag_minutes"] == 4.0
-    assert row["latest_restorable_time"] == (NOW - timedelta(minutes=4)).isoformat()
+    assert row["latest_restorable_time"] == utc_iso(NOW - timedelta(minutes=4))
 
 
 def test_backup_retention_failures_are_all_named() -> None:
@@ -433,6 +438,44 @@ def test_force_ssl_unreadable_group_is_an_error_naming_the_permission() -> None:
     assert row["ssl_enforced"] is None
 
 
+def test_force_ssl_an_unreadable_cluster_does_not_hide_a_readable_instance() -> None:
+    """Issue 13: one Aurora cluster whose parameter group could not be read made the whole record an
+    error, and the readable instance in the same account got no row."""
+    denied = Failed(
+        "access_denied",
+        SourceError(
+            code="AccessDenied",
+            message="not authorized",
+            operation="rds:describe_db_cluster_parameters",
+            permission="rds:DescribeDBClusterParameters",
+        ),
+    )
+    snap = make(
+        [instance("pg"), member("aur-0", "aur", "eu-west-1a")],
+        [cluster("aur", ["aur-0"])],
+        parameters={("instance", "pg-tls"): params(**{"rds.force_ssl": "1"}), ("cluster", "apg-tls"): denied},
+    )
+    snap.fail_if_uniform(rds.DESCRIBE_CLUSTER_PARAMETERS, [denied])  # what fetch records
+    rows, error = map_type(snap, registry.get("aws.rds.force_ssl"))
+    assert error is None
+    assert {r["db_identifier"]: r["status"] for r in rows} == {"pg": "pass", "aur": "error"}
+    assert "rds:DescribeDBClusterParameters" in by_name(rows)["aur"]["reason"]
+
+
+def test_snapshots_an_unreadable_instance_listing_leaves_clusters_judged() -> None:
+    snap = make(
+        [instance("pg"), member("aur-0", "aur", "eu-west-1a")],
+        [cluster("aur", ["aur-0"])],
+        snapshots=[],
+    )
+    snap.snapshot_listing_failures["instance"] = DENIED
+    snap.fail_per_resource(rds.DESCRIBE_SNAPSHOTS, DENIED.error)
+    rows, error = map_type(snap, registry.get("aws.rds.snapshots"))
+    assert error is None
+    status = {r["db_identifier"]: r["status"] for r in rows}
+    assert status == {"pg": "error", "aur": "fail"}, rows
+
+
 # -- schemas and suites agree with the rows ----------------------------------------------------------
 
 
@@ -511,13 +554,19 @@ def test_fetch_follows_pages_and_records_a_uniform_denial() -> None:
     for _ in range(2):  # two distinct groups, both denied
         stub.add_client_error("describe_db_parameters", "AccessDenied", "not authorized", 403)
     with stub:
-        snap = rds.fetch(clients, REGION, {"account": ACCOUNT, "region": REGION}, CallRecorder(), 1)
+        snap = run_fetch(
+            rds.fetch, clients, REGION, {"account": ACCOUNT, "region": REGION}, AwsCallRecorder(), 1
+        )
     stub.assert_no_pending_responses()
     assert [db.identifier for db in snap.databases] == ["a", "b"]
     assert [s["DBSnapshotIdentifier"] for s in snap.db_snapshots["instance:a"]] == ["s1"]
-    failure = snap.failures[rds.DESCRIBE_PARAMETERS.key]
+    # Denied everywhere: recorded per resource (the record names it when no row can be judged).
+    assert rds.DESCRIBE_PARAMETERS.key not in snap.failures
+    failure = snap.per_resource_failures[rds.DESCRIBE_PARAMETERS.key]
     assert failure.code == "AccessDenied" and failure.permission == "rds:DescribeDBParameters"
-    assert rds.DESCRIBE_CLUSTER_PARAMETERS.key not in snap.failures  # no cluster group was read
+    assert rds.DESCRIBE_CLUSTER_PARAMETERS.key not in snap.per_resource_failures  # no cluster group was read
+    rows, error = map_type(snap, registry.get("aws.rds.force_ssl"))
+    assert [r["status"] for r in rows] == ["error", "error"] and error == failure
 
 
 def test_fetch_stops_when_a_listing_is_denied() -> None:
@@ -527,7 +576,9 @@ def test_fetch_stops_when_a_listing_is_denied() -> None:
     stub.add_client_error("describe_db_instances", "AccessDenied", "no", 403)
     stub.add_response("describe_db_clusters", {"DBClusters": []}, {"MaxRecords": 100})
     with stub:
-        snap = rds.fetch(clients, REGION, {"account": ACCOUNT, "region": REGION}, CallRecorder(), 1)
+        snap = run_fetch(
+            rds.fetch, clients, REGION, {"account": ACCOUNT, "region": REGION}, AwsCallRecorder(), 1
+        )
     stub.assert_no_pending_responses()
     assert snap.databases == []
     assert snap.failures[rds.DESCRIBE_INSTANCES.key].permission == "rds:DescribeDBInstances"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from collectors.aws import route53
-from collectors.aws.core import Absent, CallRecorder, Found
+from collectors.aws.client import AwsCallRecorder
 from collectors.aws.route53 import (
     LIST_HEALTH_CHECKS,
     LIST_HOSTED_ZONES,
@@ -15,6 +15,7 @@ from collectors.aws.route53 import (
     HostedZone,
     Route53Snapshot,
 )
+from collectors.core import Absent, Found
 from tests.support.recorded_aws import (
     ACCOUNT,
     OBSERVED_AT,
@@ -23,6 +24,7 @@ from tests.support.recorded_aws import (
     client_error,
     denied,
     judge,
+    run_fetch,
     target,
 )
 
@@ -271,9 +273,14 @@ def test_fetch_follows_record_set_pages_and_zone_markers() -> None:
             "list_health_checks": [{"HealthChecks": CHECKS[:1], "IsTruncated": False, "MaxItems": "100"}],
         }
     )
-    recorder = CallRecorder()
-    snap = route53.fetch(
-        ReplayClients({("route53", "us-east-1"): client}, ("us-east-1",)), "us-east-1", target(), recorder, 4
+    recorder = AwsCallRecorder()
+    snap = run_fetch(
+        route53.fetch,
+        ReplayClients({("route53", "us-east-1"): client}, ("us-east-1",)),
+        "us-east-1",
+        target(),
+        recorder,
+        4,
     )
     assert snap.failures == {}
     assert [z.id for z in snap.zones] == [ZONE, PRIVATE_ZONE]
@@ -308,18 +315,19 @@ def test_fetch_sorts_record_set_failures(denied_everywhere: bool) -> None:
             "list_health_checks": [{"HealthChecks": [], "IsTruncated": False}],
         }
     )
-    snap = route53.fetch(
+    snap = run_fetch(
+        route53.fetch,
         ReplayClients({("route53", "us-east-1"): client}, ("us-east-1",)),
         "us-east-1",
         target(),
-        CallRecorder(),
+        AwsCallRecorder(),
         2,
     )
     if denied_everywhere:
-        # Denied for every zone: a failure of the whole type, not a finding per zone.
-        assert snap.failures[LIST_RECORD_SETS.key].permission == "route53:ListResourceRecordSets"
+        # Denied for every zone: each zone an error row, the record an error naming the permission.
+        assert snap.per_resource_failures[LIST_RECORD_SETS.key].permission == "route53:ListResourceRecordSets"
     else:
-        assert LIST_RECORD_SETS.key not in snap.failures
+        assert LIST_RECORD_SETS.key not in snap.per_resource_failures
         rows = by_resource(route53.record_ttl(snap))
         assert rows[PRIVATE_ZONE]["status"] == "error"
 
@@ -331,11 +339,12 @@ def test_fetch_records_a_denied_zone_listing() -> None:
             "list_health_checks": [{"HealthChecks": [], "IsTruncated": False}],
         }
     )
-    snap = route53.fetch(
+    snap = run_fetch(
+        route53.fetch,
         ReplayClients({("route53", "us-east-1"): client}, ("us-east-1",)),
         "us-east-1",
         target(),
-        CallRecorder(),
+        AwsCallRecorder(),
         2,
     )
     assert snap.failures[LIST_HOSTED_ZONES.key].code == "AccessDenied"

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from collectors.aws import wafv2
-from collectors.aws.core import Absent, CallRecorder, Found, Outcome
+from collectors.aws.client import AwsCallRecorder
 from collectors.aws.wafv2 import GET_WEB_ACL, LIST_WEB_ACLS, WafSnapshot, WebAcl, cloudfront_home
+from collectors.core import Absent, Found, Outcome
 from tests.support.recorded_aws import (
     ACCOUNT,
     OBSERVED_AT,
@@ -17,6 +18,7 @@ from tests.support.recorded_aws import (
     client_error,
     denied,
     judge,
+    run_fetch,
     target,
 )
 
@@ -196,8 +198,8 @@ def test_fetch_reads_cloudfront_acls_once_through_us_east_1() -> None:
         {"eu-west-1": [summary("eu", "eu-west-1", "regional")]},
         [summary("cdn", "us-east-1", "global")],
     )
-    home = wafv2.fetch(clients, "eu-west-1", target("eu-west-1"), CallRecorder(), 2)
-    other = wafv2.fetch(clients, "ap-south-1", target("ap-south-1"), CallRecorder(), 2)
+    home = run_fetch(wafv2.fetch, clients, "eu-west-1", target("eu-west-1"), AwsCallRecorder(), 2)
+    other = run_fetch(wafv2.fetch, clients, "ap-south-1", target("ap-south-1"), AwsCallRecorder(), 2)
     home_rows = {r["resource"]: r for r in wafv2.rate_based_rules(home)}
     assert set(home_rows) == {acl_arn("eu", "eu-west-1"), acl_arn("cdn", "us-east-1", "global")}
     cdn = home_rows[acl_arn("cdn", "us-east-1", "global")]
@@ -214,6 +216,6 @@ def test_fetch_with_a_denied_listing_fails_the_type() -> None:
         {"list_web_acls": lambda **_: client_error("ListWebACLs", "AccessDeniedException", 400)}
     )
     clients = ReplayClients({("wafv2", "us-east-1"): client}, ("us-east-1",))
-    snap = wafv2.fetch(clients, "us-east-1", target("us-east-1"), CallRecorder(), 2)
+    snap = run_fetch(wafv2.fetch, clients, "us-east-1", target("us-east-1"), AwsCallRecorder(), 2)
     assert snap.failures[LIST_WEB_ACLS.key].permission == "wafv2:ListWebACLs"
     assert snap.web_acls == []

@@ -527,3 +527,22 @@ def test_proof_generation_is_not_quadratic() -> None:
     CountingLeaves.touched = 0
     consistency_proof(1000, len(leaves), leaves)
     assert CountingLeaves.touched < 2 * len(leaves)
+
+
+def test_proof_from_a_stored_frontier_and_the_new_leaves_only() -> None:
+    """What the store does for witnesses: old-side nodes from the old compact range, new-side nodes
+    from the leaves appended since; equal to the proof over all leaves."""
+    from evidence.merkle import compact_range_nodes, consistency_proof_ranges, subtree_hash
+
+    leaves = [hashlib.sha256(str(i).encode()).digest() for i in range(70)]
+    for old in range(1, 70):
+        compact = CompactRange()
+        compact.extend(leaves[:old])
+        frontier = dict(zip(compact_range_nodes(old), compact.to_list(), strict=True))
+        assert [subtree_hash(leaves, a, b) for a, b in frontier] == compact.to_list()
+        for new in range(old, 70):
+            proof = []
+            for start, end in consistency_proof_ranges(old, new):
+                assert end <= old or start >= old, (old, new, start, end)
+                proof.append(frontier[(start, end)] if end <= old else subtree_hash(leaves, start, end))
+            assert proof == consistency_proof(old, new, leaves)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from evidence import registry
-from evidence.pipeline import RunContext, build_record, decide, idempotency_key, summarise_calls
-from evidence.records import ApiCall, GxSummary, SourceError, Status
+from evidence.pipeline import build_record, decide, idempotency_key, summarise_calls
+from evidence.records import ApiCall, GxSummary, RunContext, SourceError, Status
 
 ETYPE = registry.get("aws.s3.bucket_encryption")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -39,9 +39,20 @@ def test_failing_rows_are_named() -> None:
     assert population.total == 3 and population.by_status[Status.ERROR] == 1
 
 
+def test_a_fail_with_unreadable_rows_names_both() -> None:
+    # Issue 13: "when a record is fail with some error rows, its reason names both".
+    status, reason, _ = decide(ETYPE, [row("a", "pass"), row("b", "fail"), row("c", "error")], None, None, [])
+    assert status == Status.FAIL
+    assert reason == "1 of 3 buckets fail: b (b is fail); could not read 1: c (c is error)"
+    gx = GxSummary(success=False, evaluated=3, successful=2, failed_expectations=("expect_x(col)",))
+    status, reason, _ = decide(ETYPE, [row("a", "pass"), row("c", "error")], gx, None, [])
+    assert status == Status.FAIL and "expect_x(col)" in reason and "could not read 1: c" in reason
+
+
 def test_unreadable_rows_make_an_error_not_a_pass() -> None:
     status, reason, _ = decide(ETYPE, [row("a", "pass"), row("c", "error")], None, None, [])
     assert status == Status.ERROR and "c" in reason
+    assert reason.endswith("; the others were judged: 1 pass"), reason
 
 
 def test_gx_failure_fails_even_when_rows_pass() -> None:

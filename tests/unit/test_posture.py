@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from evidence.attestation import accept_risk, attest
 from evidence.catalog import load_catalog
-from evidence.pipeline import PreparedRecord, RunContext
 from evidence.posture import State, evaluate
-from evidence.records import EvidenceRecord, SourceError, Status, seal
+from evidence.records import EvidenceRecord, PreparedRecord, RunContext, SourceError, Status, seal
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CATALOG = load_catalog()

@@ -13,12 +13,11 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from evidence import registry
-from evidence.attestation import PERSON_COLLECTORS
 from evidence.catalog import load_catalog
 from evidence.validation import SCHEMA_DIR, SUITE_DIR
 
 TYPES = {t.id: t for t in registry.all_types()}
-MACHINE_TYPES = sorted(t for t, e in TYPES.items() if e.collector not in PERSON_COLLECTORS)
+MACHINE_TYPES = sorted(t for t, e in TYPES.items() if registry.is_collected(e))
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -74,15 +73,37 @@ def test_types_declare_their_calls_and_permissions(type_id: str) -> None:
     etype = TYPES[type_id]
     assert etype.mapper is not None
     assert etype.api_calls, f"{type_id} declares no API calls"
+    assert etype.family is not None, f"{type_id} belongs to no collector family"
+    model = registry.family(etype.family).permission_model
     for call in etype.api_calls:
-        assert re.fullmatch(r"[a-z0-9-]+:[A-Z][A-Za-z0-9]+", call.permission), call
+        assert model.check(call.permission) is None, (
+            f"{type_id}: {call.permission!r} is not one of {model.name}"
+        )
     assert etype.title and etype.resource_kind
+    assert etype.id.startswith(etype.collector + "."), "a type is named after its collector"
+    assert etype.collector.startswith(etype.family + "."), "a collector is named after its family"
+
+
+@pytest.mark.parametrize("name", sorted(registry.families()))
+def test_every_family_declares_the_contract(name: str) -> None:
+    from evidence.family import CollectorFamily
+
+    family = registry.family(name)
+    assert isinstance(family, CollectorFamily)
+    assert family.evidence_types(), f"{name} collects nothing"
+    assert {t.collector for t in family.evidence_types()} <= set(family.sources())
+    assert family.connection.conn_type and family.connection.default_conn_id
+    for setting in family.connection.settings:
+        assert setting.help, f"{name}: setting {setting.name} is undocumented"
+        assert setting.env is None or setting.env.startswith("EVIDENCE_"), setting
+    assert family.policy().strip(), f"{name} renders no policy"
 
 
 def test_shipped_iam_policy_is_the_generated_one() -> None:
-    from collectors.aws.policy import POLICY_FILE, render
+    from collectors.aws.policy import POLICY_FILE
 
-    assert POLICY_FILE.read_text() == render(), "run: evidence aws-policy > collectors/aws/iam-policy.json"
+    render = registry.family("aws").policy
+    assert POLICY_FILE.read_text() == render(), "run: evidence policy aws > collectors/aws/iam-policy.json"
     policy = json.loads(POLICY_FILE.read_text())
     actions = {a for s in policy["Statement"] for a in s["Action"]}
     # Read-only verbs only (Budgets names its read permission ViewBudget).

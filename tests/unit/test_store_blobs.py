@@ -27,10 +27,29 @@ def test_put_get_check_and_list(tmp_path: Path, sync: str) -> None:
         assert store.get(digest) == data
         path = store.path_for(digest)
         assert path.parent.name == digest[:2]
-        assert stat.S_IMODE(path.stat().st_mode) == 0o444
+        assert stat.S_IMODE(path.stat().st_mode) == 0o400  # private (issue 13)
     assert list(store.iter_digests()) == sorted(blobs)
     assert all(check.ok for check in store.check_many(list(blobs)))
     assert not list((tmp_path / "blobs").rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("size", [0, 1, 65535, 65536, 65537, 300_000])
+def test_get_reads_whole_blobs_of_any_size(tmp_path: Path, size: int) -> None:
+    """get() reads with os.read in 64 KiB steps: empty blobs, blobs of exactly one step and of
+    several come back whole."""
+    store = FolderBlobStore(tmp_path)
+    data = bytes(i % 251 for i in range(size))
+    digest = hashlib.sha256(data).hexdigest()
+    store.put_many({digest: data})
+    assert store.get(digest) == data
+
+
+def test_a_directory_where_a_blob_should_be_is_a_blob_error(tmp_path: Path) -> None:
+    store = FolderBlobStore(tmp_path)
+    digest, _ = _blob("a directory")
+    store.path_for(digest).mkdir(parents=True)
+    with pytest.raises(BlobError, match="cannot read blob"):
+        store.get(digest)
 
 
 def test_altered_and_missing_blobs(tmp_path: Path) -> None:

@@ -49,3 +49,45 @@ def test_bad_database_urls(raw: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as caught:
         _parse_db_url(raw)
     assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "sqlite:///x.db",
+        "sqlite:////var/lib/evidence.db",
+        "sqlite:///:memory:",
+        "sqlite://",
+        "sqlite:///",
+        "sqlite:///%3Amemory%3A",
+        "postgresql://u@h/db",
+        "postgres://u:p%40ss@h:5432/db",
+        "postgresql+psycopg://u@[::1]:5432/db",
+        "postgresql+psycopg2://u@h/db",
+        "postgresql://u@h:notaport/db",
+        "postgresql://u@h:/db",
+        "mysql://u@h/db",
+        "oracle://nowhere/db",
+        "not a url",
+        "://x",
+        "sqlite:/x.db",
+        "",
+    ],
+)
+@pytest.mark.parametrize("postgres_env", [True, False], ids=["blobs-and-key", "nothing-set"])
+def test_the_preflight_refuses_exactly_what_opening_the_store_refuses(raw: str, postgres_env: bool) -> None:
+    """``evidence collect`` checks the store before fetching without importing SQLAlchemy
+    (evidence.store_preflight); it must agree with the store's own checks, which run before the store
+    opens a database (the URL, and a PostgreSQL store's blob URL and signing key)."""
+    from evidence import store_preflight
+    from evidence.store.config import STORE_URL_ENV
+
+    env = {"EVIDENCE_BLOB_URL": "file:///nowhere", "EVIDENCE_SIGNING_KEY": "x"} if postgres_env else {}
+    try:
+        url = _parse_db_url(raw or default_store_url())
+    except ConfigError:
+        store_refuses = True
+    else:
+        store_refuses = url.get_backend_name() == "postgresql" and not postgres_env
+    assert store_preflight.refused(raw, env) is store_refuses
+    assert store_preflight.refused(None, {STORE_URL_ENV: raw, **env}) is store_refuses

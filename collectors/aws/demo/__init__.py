@@ -40,6 +40,7 @@ def _seeders() -> dict[str, Seeder]:
         kms,
         logs,
         rds,
+        recovery,
         route53,
         s3,
         secretsmanager,
@@ -63,6 +64,7 @@ def _seeders() -> dict[str, Seeder]:
         "aws.iam": iam.seed,
         "aws.kms": kms.seed,
         "aws.secretsmanager": secretsmanager.seed,
+        "aws.recovery": recovery.seed,
     }
 
 
@@ -94,7 +96,7 @@ class _EndpointSession:
         self.endpoint_url = endpoint_url
 
     def client(self, service: str, region: str | None = None) -> Any:
-        from collectors.aws.core import pin_endpoint
+        from collectors.aws.client import pin_endpoint
 
         client = self._session.client(
             service, region_name=region or self._session.region_name, endpoint_url=self.endpoint_url

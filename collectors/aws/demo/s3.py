@@ -194,7 +194,15 @@ def seed(session: Any, regions: tuple[str, ...]) -> Expectations:
                         "Principal": "*",
                         "Action": "s3:DeleteBucket",
                         "Resource": f"arn:aws:s3:::{kms_no_lock}",
-                    }
+                    },
+                    # Anyone may read its objects, and nothing restricts that: a public bucket.
+                    {
+                        "Sid": "PublicRead",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "*"},
+                        "Action": ["s3:GetObject"],
+                        "Resource": f"arn:aws:s3:::{kms_no_lock}/*",
+                    },
                 ],
             }
         ),
@@ -231,6 +239,34 @@ def seed(session: Any, regions: tuple[str, ...]) -> Expectations:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
+    # A public-read policy neutralised by the bucket's RestrictPublicBuckets (the other three flags off,
+    # so the public access block check still fails it).
+    s3.put_bucket_policy(
+        Bucket=suspended,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "PublicRead",
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{suspended}/*",
+                    }
+                ],
+            }
+        ),
+    )
+    s3.put_public_access_block(
+        Bucket=suspended,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": False,
+            "IgnorePublicAcls": False,
+            "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": True,
+        },
+    )
     # No account-level public access block at all: the account check fails.
 
     compliant = {good, replica, logs}
@@ -245,4 +281,5 @@ def seed(session: Any, regions: tuple[str, ...]) -> Expectations:
         "aws.s3.bucket_secure_transport": Expected(compliant, {plain, kms_no_lock, suspended}),
         "aws.s3.bucket_lifecycle": Expected(compliant, {plain, kms_no_lock, suspended}),
         "aws.s3.bucket_access_logging": Expected(compliant, every - compliant),
+        "aws.s3.bucket_policy_public": Expected(compliant | {plain, suspended}, {kms_no_lock}),
     }

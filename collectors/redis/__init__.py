@@ -1,0 +1,5 @@
+"""The Redis collector family (entry point ``redis = "collectors.redis:FAMILY"``)."""
+
+from collectors.redis.family import REDIS as FAMILY
+
+__all__ = ["FAMILY"]
