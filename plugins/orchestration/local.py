@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PROJECT_DAGS = ("control_evaluation", "evidence_events")
 TERMINAL_RUN_STATES = ("success", "failed")
+TRANSIENT_ATTEMPTS = 6  # about 30 s of backoff in all
 
 
 def free_port() -> int:
@@ -144,6 +145,13 @@ class LocalAirflow:
             "NO_PROXY": "*",
             **self.env,
         }
+        if metadata.startswith("sqlite"):
+            env |= {
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "plugins.orchestration.sqlite_connect.SYNC",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": (
+                    "plugins.orchestration.sqlite_connect.ASYNC"
+                ),
+            }
         if self.executor == "celery":
             if not self.broker_url:
                 raise AirflowError("the Celery executor needs a broker URL")
@@ -240,8 +248,8 @@ class LocalAirflow:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
-            with contextlib.suppress(OSError, ValueError):
-                health = self.request("GET", "/api/v2/monitor/health", auth=False)
+            with contextlib.suppress(AirflowError, ValueError):
+                health = self.request("GET", "/api/v2/monitor/health", auth=False, attempts=1)
                 if health.get("metadatabase", {}).get("status") == "healthy":
                     return
             time.sleep(1)
@@ -249,27 +257,52 @@ class LocalAirflow:
 
     def login(self, user: str = "admin") -> str:
         body = self.request(
-            "POST", "/auth/token", {"username": user, "password": self.passwords[user]}, auth=False
+            "POST",
+            "/auth/token",
+            {"username": user, "password": self.passwords[user]},
+            auth=False,
+            attempts=TRANSIENT_ATTEMPTS,  # a login creates nothing: safe to repeat
         )
         return str(body["access_token"])
 
     def request(
-        self, method: str, path: str, body: Any = None, *, auth: bool = True, token: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        auth: bool = True,
+        token: str | None = None,
+        attempts: int | None = None,
     ) -> Any:
+        """One REST call. A transient failure (HTTP 5xx: the metadata database busy, a worker restarting;
+        or a dropped connection) is retried with backoff when the call is idempotent, which every method
+        but POST is; a POST is retried only when the caller says it may be (``attempts``)."""
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310 - http://127.0.0.1
-        req.add_header("Content-Type", "application/json")
-        if auth:
-            if token is None:
-                self._token = self._token or self.login()
-                token = self._token
-            req.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(req, timeout=60) as response:  # noqa: S310 - loopback only
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            raise AirflowError(f"{method} {path}: HTTP {exc.code}: {exc.read()[:500]!r}") from None
-        return json.loads(raw) if raw else {}
+        tries = attempts if attempts is not None else (1 if method == "POST" else TRANSIENT_ATTEMPTS)
+        for attempt in range(1, tries + 1):
+            req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310 - http://127.0.0.1
+            req.add_header("Content-Type", "application/json")
+            if auth:
+                if token is None:
+                    self._token = self._token or self.login()
+                req.add_header("Authorization", f"Bearer {token or self._token}")
+            try:
+                with urllib.request.urlopen(req, timeout=60) as response:  # noqa: S310 - loopback only
+                    raw = response.read()
+            except urllib.error.HTTPError as exc:
+                detail = exc.read()[:500]
+                if exc.code >= 500 and attempt < tries:
+                    time.sleep(min(0.5 * 2**attempt, 8))
+                    continue
+                raise AirflowError(f"{method} {path}: HTTP {exc.code}: {detail!r}") from None
+            except OSError as exc:  # refused, reset, timed out
+                if attempt < tries:
+                    time.sleep(min(0.5 * 2**attempt, 8))
+                    continue
+                raise AirflowError(f"{method} {path}: {exc}") from None
+            return json.loads(raw) if raw else {}
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def wait_for_dags(self, dag_ids: Sequence[str], timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
@@ -290,10 +323,24 @@ class LocalAirflow:
         self.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
-        run = self.request(
-            "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": dict(conf or {})}
-        )
+        """Start a run. It names its own run id, so a POST retried after a transient failure cannot
+        start a second run: a retry that finds the run already there (HTTP 409) returns it."""
+        run_id = f"manual__{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}_{secrets.token_hex(4)}"
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": dict(conf or {})}
+        try:
+            run = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body, attempts=TRANSIENT_ATTEMPTS)
+        except AirflowError as exc:
+            if "HTTP 409" in str(exc) and self._run_exists(dag_id, run_id):
+                return run_id
+            raise
         return str(run["dag_run_id"])
+
+    def _run_exists(self, dag_id: str, run_id: str) -> bool:
+        try:
+            self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
+        except AirflowError:
+            return False
+        return True
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(
