@@ -41,6 +41,13 @@ def drill_app() -> typer.Typer:
         keep: Annotated[bool, typer.Option("--keep", help="keep the restored cluster running")] = False,
         stanza: Annotated[str | None, typer.Option(help="pgBackRest stanza")] = None,
         pgbackrest_config: Annotated[str | None, typer.Option(help="pgBackRest configuration file")] = None,
+        verify_repository: Annotated[
+            bool,
+            typer.Option(
+                "--verify-repository",
+                help="pgBackRest: also `pgbackrest verify` the whole repository alongside the restore",
+            ),
+        ] = False,
         basebackup_dir: Annotated[str | None, typer.Option(help="folder of pg_basebackup backups")] = None,
         restic_repository: Annotated[str | None, typer.Option(help="restic repository")] = None,
         restic_password_file: Annotated[str | None, typer.Option(help="restic password file")] = None,
@@ -64,6 +71,7 @@ def drill_app() -> typer.Typer:
             keep=keep or None,
             stanza=stanza,
             pgbackrest_config=pgbackrest_config,
+            verify_repository=verify_repository or None,
             basebackup_dir=basebackup_dir,
             restic_repository=restic_repository,
             restic_password_file=restic_password_file,

@@ -111,6 +111,14 @@ SETTINGS = (
         flags=("--pgbackrest-config",),
     ),
     Setting(
+        "verify_repository",
+        "pgBackRest: also run `pgbackrest verify` over the whole repository (every set, all WAL) "
+        "alongside the restore, which checks the restored set's files itself",
+        env="EVIDENCE_DRILL_VERIFY_REPOSITORY",
+        flags=("--verify-repository",),
+        kind="bool",
+    ),
+    Setting(
         "basebackup_dir",
         "folder of pg_basebackup backups (one folder each)",
         env="EVIDENCE_DRILL_BASEBACKUP_DIR",

@@ -6,8 +6,11 @@ The same function serves the CLI (``evidence drill restore``), the DR drill DAG 
 
 - ``reap``: stop and remove scratch clusters a killed drill left behind;
 - ``locate``: the chosen backup (``latest`` or an id) and the manifest recorded when it was taken;
-- ``verify_backup``: the tool's own verifier (``pgbackrest verify``, ``pg_verifybackup``, ``restic check``),
-  run alongside ``restore`` (both only read the backup); its failure is the drill's cause;
+- ``verify_backup``: the tool's own verifier (``pg_verifybackup``, ``restic check``), run alongside
+  ``restore`` (both only read the backup); its failure is the drill's cause. pgBackRest's restore checks
+  every file against the SHA-1 in the set's manifest as it writes it, so there the step records that
+  check after ``restore``, and runs ``pgbackrest verify`` only to name the bad file of a failed restore
+  (``verify_repository`` runs it always, alongside);
 - ``restore``: into a new scratch cluster's data directory (or fetch the dumps);
 - ``start``: the cluster on a free loopback port, recovery to the backup's consistent point;
 - ``load`` (dumps only): ``pg_restore`` into the started cluster;
@@ -79,6 +82,7 @@ class Step:
 class StepLog:
     def __init__(self) -> None:
         self.steps: list[Step] = []
+        self.raised: Step | None = None  # the step whose failure is propagating (the latest raised)
 
     @contextmanager
     def step(self, name: str) -> Iterator[Step]:
@@ -90,6 +94,7 @@ class StepLog:
         except BaseException as exc:
             step.outcome = "failed"
             step.detail = str(exc) or type(exc).__name__
+            self.raised = step
             raise
         finally:
             step.seconds = time.monotonic() - began
@@ -118,10 +123,14 @@ class StepLog:
                 except BaseException as exc:
                     step.outcome = "failed"
                     step.detail = str(exc) or type(exc).__name__
+                    self.raised = step
                     raise
 
     def failed_step(self) -> str:
-        """The step a drill failed in: the first one marked failed, else the last one begun."""
+        """The step a drill failed in: the one whose failure is propagating (a verifier's verdict
+        raised over the restore's), else the first one marked failed, else the last one begun."""
+        if self.raised is not None:
+            return self.raised.name
         failed = [s.name for s in self.steps if s.outcome == "failed"]
         return failed[0] if failed else (self.steps[-1].name if self.steps else "drill")
 
@@ -236,10 +245,26 @@ def run_drill(request: DrillRequest) -> DrillResult:
         # The verifier and the restore both only read the backup: they run side by side (two
         # processes), and the restore is used only once the verifier has passed; its verdict comes
         # first (a corrupt backup is the cause even when the restore also stumbled on it).
-        with steps.alongside("verify_backup", lambda: f"{source.verifier}: {source.verify(located)}"):
+        checked_by_restore = source.checked_by_restore()
+        if checked_by_restore:
             cluster = new_cluster(f"drill-{request.source}", keep=request.keep)
-            with steps.step("restore") as step:
-                step.detail = source.restore(located, cluster)
+            try:
+                with steps.step("restore") as step:
+                    step.detail = source.restore(located, cluster)
+            except DrillStepFailed:
+                # A restore stopped by a bad file may not say which one (a decompression error): the
+                # tool's verifier names it, and its verdict is the cause; a clean verdict leaves the
+                # restore's own failure standing.
+                with steps.step("verify_backup") as step:
+                    step.detail = f"{source.verifier}: {source.verify(located)} (after the failed restore)"
+                raise
+            with steps.step("verify_backup") as step:
+                step.detail = checked_by_restore
+        else:
+            with steps.alongside("verify_backup", lambda: f"{source.verifier}: {source.verify(located)}"):
+                cluster = new_cluster(f"drill-{request.source}", keep=request.keep)
+                with steps.step("restore") as step:
+                    step.detail = source.restore(located, cluster)
         with steps.step("start") as step:
             if source.physical:
                 cluster.configure()

@@ -33,6 +33,8 @@ def drill_settings(params: Mapping[str, Any]) -> dict[str, Any]:
         "check_sql": [s for s in params.get("check_sql") or [] if s],
         "database": params.get("database") or None,
         "keep": bool(params.get("keep")),
+        # unticked leaves the connection's own setting in force
+        "verify_repository": params.get("verify_repository") or None,
     }
     return {k: v for k, v in settings.items() if v not in (None, "", [])}
 
@@ -94,6 +96,12 @@ def dr_drill_dag(doc_md: str | None = None) -> Any:
             ),
             "database": Param(None, type=["null", "string"], description="Database the SQL checks run in."),
             "keep": Param(False, type="boolean", description="Keep the restored cluster running."),
+            "verify_repository": Param(
+                False,
+                type="boolean",
+                description="pgBackRest: also `pgbackrest verify` the whole repository (every set, all "
+                "WAL) alongside the restore, which checks the restored set's files itself.",
+            ),
         },
         doc_md=doc_md,
     )

@@ -68,10 +68,25 @@ def test_basebackup_drill_passes_with_every_step_timed(pg_estate: Estate) -> Non
 def test_pgbackrest_drill_passes(pg_estate: Estate) -> None:
     record, payload = drill(pg_estate, source="pgbackrest")
     assert record.draft.status == "pass", record.draft.reason
+    names = [s["name"] for s in payload["steps"]]
+    # the restore checks every file against the set's manifest: recorded after it, nothing read twice
+    assert names.index("verify_backup") == names.index("restore") + 1
+    assert next(s["detail"] for s in payload["steps"] if s["name"] == "verify_backup").startswith(
+        "pgbackrest restore checked each file"
+    )
+    assert not any(c.operation == "verify" for c in record.draft.provenance.api_calls)
+    assert payload["backup_consistent_at"] is not None
+
+
+def test_pgbackrest_drill_can_verify_the_whole_repository(pg_estate: Estate) -> None:
+    record, payload = drill(pg_estate, source="pgbackrest", verify_repository=True)
+    assert record.draft.status == "pass", record.draft.reason
+    names = [s["name"] for s in payload["steps"]]
+    assert names.index("verify_backup") < names.index("restore")  # alongside it
     assert next(s["detail"] for s in payload["steps"] if s["name"] == "verify_backup").startswith(
         "pgbackrest verify"
     )
-    assert payload["backup_consistent_at"] is not None
+    assert any(c.operation == "verify" for c in record.draft.provenance.api_calls)
 
 
 def test_restic_drill_passes(pg_estate: Estate) -> None:
@@ -163,18 +178,39 @@ def test_missing_wal_segment_fails_the_pgbackrest_drill(pg_estate: Estate) -> No
     assert "FATAL" in record.draft.reason  # the server's own words: recovery could not find the WAL
 
 
-def test_corrupt_pgbackrest_file_fails_verification(pg_estate: Estate) -> None:
+def _corrupt_a_pgbackrest_file(repo: Path) -> Path:
+    victim = next(
+        f
+        for f in sorted((repo / "backup" / STANZA).rglob("*.lz4"))
+        if f.is_file() and f.stat().st_size > 4000
+    )
+    with victim.open("r+b") as handle:
+        handle.seek(50)
+        handle.write(b"\xff" * 32)
+    return victim
+
+
+def test_corrupt_pgbackrest_file_fails_the_restore(pg_estate: Estate) -> None:
     repo, config = _damaged_pgbackrest(pg_estate, "drill-corrupt-repo-")
     try:
-        victim = next(
-            f
-            for f in sorted((repo / "backup" / STANZA).rglob("*.lz4"))
-            if f.is_file() and f.stat().st_size > 4000
+        victim = _corrupt_a_pgbackrest_file(repo)
+        record, payload = drill(pg_estate, source="pgbackrest", pgbackrest_config=str(config))
+    finally:
+        shutil.rmtree(repo.parent, ignore_errors=True)
+    assert record.draft.status == "fail"
+    # the restore stops on the bad file; the verifier, run only then, names it
+    assert [s["outcome"] for s in payload["steps"] if s["name"] == "restore"] == ["failed"]
+    assert record.draft.reason.startswith("verify_backup failed: pgbackrest verify"), record.draft.reason
+    assert "invalid checksum '" in record.draft.reason and victim.name in record.draft.reason
+
+
+def test_corrupt_pgbackrest_file_fails_the_repository_verify(pg_estate: Estate) -> None:
+    repo, config = _damaged_pgbackrest(pg_estate, "drill-corrupt-verify-")
+    try:
+        victim = _corrupt_a_pgbackrest_file(repo)
+        record, _ = drill(
+            pg_estate, source="pgbackrest", pgbackrest_config=str(config), verify_repository=True
         )
-        with victim.open("r+b") as handle:
-            handle.seek(50)
-            handle.write(b"\xff" * 32)
-        record, _ = drill(pg_estate, source="pgbackrest", pgbackrest_config=str(config))
     finally:
         shutil.rmtree(repo.parent, ignore_errors=True)
     assert record.draft.status == "fail"
