@@ -7,7 +7,8 @@ The same function serves the CLI (``evidence drill restore``), the DR drill DAG 
 - ``reap``: stop and remove scratch clusters a killed drill left behind;
 - ``locate``: the chosen backup (``latest`` or an id) and the manifest recorded when it was taken;
 - ``verify_backup``: the tool's own verifier (``pg_verifybackup``, ``restic check``), run alongside
-  ``restore`` (both only read the backup); its failure is the drill's cause. pgBackRest's restore checks
+  ``restore``, ``start``, ``load``, ``verify_data`` and ``check_sql`` (it only reads the backup; the drill
+  is verified once it has passed); its failure is the drill's cause. pgBackRest's restore checks
   every file against the SHA-1 in the set's manifest as it writes it, so there the step records that
   check after ``restore``, and runs ``pgbackrest verify`` only to name the bad file of a failed restore
   (``verify_repository`` runs it always, alongside);
@@ -30,7 +31,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -119,7 +120,7 @@ class StepLog:
                 yield step
             finally:
                 try:
-                    step.detail = future.result() + " (alongside the restore)"
+                    step.detail = future.result() + " (alongside the restore and its checks)"
                 except BaseException as exc:
                     step.outcome = "failed"
                     step.detail = str(exc) or type(exc).__name__
@@ -242,92 +243,95 @@ def run_drill(request: DrillRequest) -> DrillResult:
             step.detail = located.detail + (
                 "" if located.manifest or not source.physical else "; no manifest"
             )
-        # The verifier and the restore both only read the backup: they run side by side (two
-        # processes), and the restore is used only once the verifier has passed; its verdict comes
-        # first (a corrupt backup is the cause even when the restore also stumbled on it).
         checked_by_restore = source.checked_by_restore()
-        if checked_by_restore:
+        with ExitStack() as verifying:
+            if not checked_by_restore:
+                # The verifier only reads the backup: it runs alongside the restore, the start and the
+                # data checks, and the drill is verified only once it has passed; its failure wins over
+                # theirs (a corrupt backup is the cause even when the restore also stumbled on it).
+                verifying.enter_context(
+                    steps.alongside("verify_backup", lambda: f"{source.verifier}: {source.verify(located)}")
+                )
             cluster = new_cluster(f"drill-{request.source}", keep=request.keep)
             try:
                 with steps.step("restore") as step:
                     step.detail = source.restore(located, cluster)
             except DrillStepFailed:
-                # A restore stopped by a bad file may not say which one (a decompression error): the
-                # tool's verifier names it, and its verdict is the cause; a clean verdict leaves the
-                # restore's own failure standing.
-                with steps.step("verify_backup") as step:
-                    step.detail = f"{source.verifier}: {source.verify(located)} (after the failed restore)"
+                if checked_by_restore:
+                    # A restore stopped by a bad file may not say which one (a decompression error):
+                    # the tool's verifier names it, and its verdict is the cause; a clean verdict
+                    # leaves the restore's own failure standing.
+                    with steps.step("verify_backup") as step:
+                        step.detail = (
+                            f"{source.verifier}: {source.verify(located)} (after the failed restore)"
+                        )
                 raise
-            with steps.step("verify_backup") as step:
-                step.detail = checked_by_restore
-        else:
-            with steps.alongside("verify_backup", lambda: f"{source.verifier}: {source.verify(located)}"):
-                cluster = new_cluster(f"drill-{request.source}", keep=request.keep)
-                with steps.step("restore") as step:
-                    step.detail = source.restore(located, cluster)
-        with steps.step("start") as step:
-            if source.physical:
-                cluster.configure()
-            else:
-                run(
-                    [
-                        tool("initdb"),
-                        "-D",
-                        str(cluster.datadir),
-                        "-U",
-                        "postgres",
-                        "--auth=trust",
-                        "--no-sync",
-                        "-E",
-                        "UTF8",
-                        "--locale=C",
-                    ],
-                    timeout=120,
-                )
-                cluster.configure()
-            start_server(cluster)
-            _wait_writable(cluster)
-            step.detail = f"serving on 127.0.0.1:{cluster.port}"
-        if not source.physical:
-            with steps.step("load") as step:
-                step.detail = source.load(located, cluster)
-        with steps.step("verify_data") as step:
-            if located.manifest is None:
-                step.outcome = "skipped"
-                step.detail = (
-                    "no manifest was recorded with this backup: row counts and checksums not compared"
-                )
-            else:
-                restored = manifests.take(
-                    cluster.conninfo(),
-                    sorted(located.manifest.get("databases", {})),
-                    manifests.algorithm(located.manifest),
-                )
-                tables = manifests.compare(located.manifest, restored)
-                bad = [t for t in tables if t["status"] != "pass"]
-                rows = sum(t["expected_rows"] for t in tables)
-                step.detail = (
-                    f"{len(tables) - len(bad)} of {len(tables)} tables ({rows} rows) match the manifest"
-                )
-                if bad:
-                    step.outcome = "failed"
-                    failure = "data differs from the manifest: " + ", ".join(
-                        f"{t['resource']} ({t['reason']})" for t in bad[:5]
+            if checked_by_restore:
+                with steps.step("verify_backup") as step:
+                    step.detail = checked_by_restore
+            with steps.step("start") as step:
+                if source.physical:
+                    cluster.configure()
+                else:
+                    run(
+                        [
+                            tool("initdb"),
+                            "-D",
+                            str(cluster.datadir),
+                            "-U",
+                            "postgres",
+                            "--auth=trust",
+                            "--no-sync",
+                            "-E",
+                            "UTF8",
+                            "--locale=C",
+                        ],
+                        timeout=120,
                     )
-        with steps.step("check_sql") as step:
-            if not request.check_sql:
-                step.outcome = "skipped"
-                step.detail = "no SQL checks given"
-            else:
-                dbname = check_database(request, located)
-                checks = _checks(cluster, dbname, request.check_sql)
-                failed = [c for c in checks if c["status"] != "pass"]
-                step.detail = f"{len(checks) - len(failed)} of {len(checks)} checks true in {dbname}"
-                if failed:
-                    step.outcome = "failed"
-                    failure = failure or "SQL check failed: " + "; ".join(
-                        f"{c['sql']} -> {c['result']}" for c in failed[:3]
+                    cluster.configure()
+                start_server(cluster)
+                _wait_writable(cluster)
+                step.detail = f"serving on 127.0.0.1:{cluster.port}"
+            if not source.physical:
+                with steps.step("load") as step:
+                    step.detail = source.load(located, cluster)
+            with steps.step("verify_data") as step:
+                if located.manifest is None:
+                    step.outcome = "skipped"
+                    step.detail = (
+                        "no manifest was recorded with this backup: row counts and checksums not compared"
                     )
+                else:
+                    restored = manifests.take(
+                        cluster.conninfo(),
+                        sorted(located.manifest.get("databases", {})),
+                        manifests.algorithm(located.manifest),
+                    )
+                    tables = manifests.compare(located.manifest, restored)
+                    bad = [t for t in tables if t["status"] != "pass"]
+                    rows = sum(t["expected_rows"] for t in tables)
+                    step.detail = (
+                        f"{len(tables) - len(bad)} of {len(tables)} tables ({rows} rows) match the manifest"
+                    )
+                    if bad:
+                        step.outcome = "failed"
+                        failure = "data differs from the manifest: " + ", ".join(
+                            f"{t['resource']} ({t['reason']})" for t in bad[:5]
+                        )
+            with steps.step("check_sql") as step:
+                if not request.check_sql:
+                    step.outcome = "skipped"
+                    step.detail = "no SQL checks given"
+                else:
+                    dbname = check_database(request, located)
+                    checks = _checks(cluster, dbname, request.check_sql)
+                    failed = [c for c in checks if c["status"] != "pass"]
+                    step.detail = f"{len(checks) - len(failed)} of {len(checks)} checks true in {dbname}"
+                    if failed:
+                        step.outcome = "failed"
+                        failure = failure or "SQL check failed: " + "; ".join(
+                            f"{c['sql']} -> {c['result']}" for c in failed[:3]
+                        )
         rto = time.monotonic() - began
         newest = _newest_commit(cluster)
     except DrillStepFailed as exc:
