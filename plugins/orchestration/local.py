@@ -27,7 +27,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ class LocalAirflow:
         if secrets_file.exists():
             kept = json.loads(secrets_file.read_text())
         else:
-            kept = {"jwt": secrets.token_urlsafe(32), "fernet": Fernet.generate_key().decode()}
+            kept = {"jwt": secrets.token_urlsafe(64), "fernet": Fernet.generate_key().decode()}
             secrets_file.write_text(json.dumps(kept))
             secrets_file.chmod(0o600)
         passwords_file = self.home / "simple_auth_manager_passwords.json"
@@ -168,8 +169,10 @@ class LocalAirflow:
     # --- processes -------------------------------------------------------------------------------
 
     def migrate(self, env: Mapping[str, str]) -> None:
-        """Create the metadata database (a SQLite one is copied from a template when there is one)."""
-        template = self.home.parent / f".airflow-template-{_airflow_version()}.db"
+        """Create the metadata database. A SQLite one is a copy of a freshly migrated template kept in
+        the virtualenv (one per Airflow version: every local deployment of this checkout, the demo's
+        and the tests', skips the 7 s migration after the first)."""
+        template = Path(sys.prefix) / "var" / f"airflow-template-{_airflow_version()}.db"
         target = self.home / "airflow.db"
         if self.metadata_url is None and template.exists() and not target.exists():
             shutil.copy(template, target)
@@ -184,7 +187,11 @@ class LocalAirflow:
         if result.returncode != 0:
             raise AirflowError(f"airflow db migrate failed: {result.stderr[-2000:]}")
         if self.metadata_url is None and not template.exists():
-            shutil.copy(target, template)
+            # written aside and renamed: deployments starting side by side never copy half a file
+            template.parent.mkdir(parents=True, exist_ok=True)
+            partial = template.with_name(f"{template.name}.{os.getpid()}.tmp")
+            shutil.copy(target, partial)
+            partial.replace(template)
 
     def _spawn(self, name: str, args: Sequence[str], env: Mapping[str, str]) -> None:
         log = (self.home / "logs").joinpath(f"{name}.log")
@@ -387,35 +394,63 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 @contextlib.contextmanager
-def demo_estates(names: Sequence[str] | None) -> Iterator[dict[str, str]]:
-    """Every chosen family's demo source, as Airflow connections (``AIRFLOW_CONN_<ID>``)."""
+def demo_estates(
+    names: Sequence[str] | None, say: Callable[[str], None] | None = None
+) -> Iterator[dict[str, str]]:
+    """Every chosen family's demo source, as Airflow connections (``AIRFLOW_CONN_<ID>``). The sources
+    are independent (an emulator, scratch clusters, local servers): they start side by side, and all
+    that started are stopped on leaving, also when another one failed to start."""
     from evidence import registry
 
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    chosen = [
+        (family, cm)
+        for family in registry.families().values()
+        if not names or family.name in names
+        if (cm := family.demo()) is not None
+    ]
     env: dict[str, str] = {}
     with contextlib.ExitStack() as stack:
-        for family in registry.families().values():
-            if names and family.name not in names:
-                continue
-            estate_cm = family.demo()
-            if estate_cm is None:
-                continue
-            print(f"{family.title}: starting the demo source...", file=sys.stderr, flush=True)
-            estate = stack.enter_context(estate_cm)
-            print(f"  {estate.description}", file=sys.stderr, flush=True)
-            conn_id = family.connection.default_conn_id
-            extra = {
-                k: v for k, v in estate.settings.items() if isinstance(v, str | int | float | bool | list)
-            }
-            fields = {}
-            if family.connection.conn_type == "aws":
-                fields = {
-                    "login": os.environ.get("AWS_ACCESS_KEY_ID", "demo"),
-                    "password": os.environ.get("AWS_SECRET_ACCESS_KEY", "demo"),
-                }
-            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = connection_uri(
-                family.connection.conn_type, extra, **fields
-            )
+        say(f"starting {len(chosen)} demo sources: " + ", ".join(f.title for f, _ in chosen))
+        failures: list[BaseException] = []
+        started: dict[Future[Any], tuple[Any, Any]] = {}
+        registered: set[Future[Any]] = set()
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, len(chosen)), thread_name_prefix="demo") as pool:
+                started = {pool.submit(cm.__enter__): (family, cm) for family, cm in chosen}
+                for future in as_completed(started):
+                    family, cm = started[future]
+                    try:
+                        estate = future.result()
+                    except BaseException as exc:  # noqa: BLE001 - raised below, once every start has ended
+                        failures.append(exc)
+                        say(f"{family.title}: the demo source did not start: {exc}")
+                        continue
+                    stack.push(cm.__exit__)
+                    registered.add(future)
+                    say(f"{family.title}: {estate.description}")
+                    env[f"AIRFLOW_CONN_{family.connection.default_conn_id.upper()}"] = _demo_connection(
+                        family, estate.settings
+                    )
+        finally:
+            # Interrupted while waiting (Ctrl-C): the pool has let every start end; stop those that did.
+            for future, (_family, cm) in started.items():
+                if future not in registered and not future.cancelled() and future.exception() is None:
+                    stack.push(cm.__exit__)
+        if failures:
+            raise failures[0]
         yield env
+
+
+def _demo_connection(family: Any, settings: Mapping[str, Any]) -> str:
+    extra = {k: v for k, v in settings.items() if isinstance(v, str | int | float | bool | list)}
+    fields = {}
+    if family.connection.conn_type == "aws":
+        fields = {
+            "login": os.environ.get("AWS_ACCESS_KEY_ID", "demo"),
+            "password": os.environ.get("AWS_SECRET_ACCESS_KEY", "demo"),
+        }
+    return connection_uri(family.connection.conn_type, extra, **fields)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -424,42 +459,45 @@ def run_demo(args: argparse.Namespace) -> int:
     from evidence import registry
 
     started = time.monotonic()
+
+    def say(line: str) -> None:
+        print(f"[{time.monotonic() - started:4.0f} s] {line}", file=sys.stderr, flush=True)
+
     workdir = Path.cwd()
     store_dir = workdir / ".evidence"
     store_dir.mkdir(exist_ok=True)
     store_url = f"sqlite:///{store_dir / 'evidence.db'}"
     families = [f for f in registry.families().values() if not args.family or f.name in args.family]
-    with demo_estates(args.family) as connections:
+    with demo_estates(args.family, say) as connections:
         airflow = LocalAirflow(
             home=store_dir / "airflow",
             port=args.port or free_port(),
             env={**connections, "EVIDENCE_STORE_URL": store_url},
         )
-        print(
-            f"Airflow: starting api-server, scheduler, dag-processor, triggerer on {airflow.url}...",
-            file=sys.stderr,
-            flush=True,
-        )
+        say(f"Airflow: starting api-server, scheduler, dag-processor, triggerer on {airflow.url}...")
         with airflow:
             family_dags = [f"{f.name}_evidence" for f in families]
+            say("Airflow: up; waiting for the DAG processor to parse the project's DAGs")
             airflow.wait_for_dags([*family_dags, *PROJECT_DAGS])
             for dag_id in PROJECT_DAGS:
                 airflow.unpause(dag_id)
             for dag_id in family_dags:
                 airflow.unpause(dag_id)  # the latest interval's scheduled run starts at once
+            say(f"{len(family_dags)} family DAGs unpaused: their scheduled runs collect")
             for dag_id in family_dags:
                 run = airflow.wait_run(dag_id)
-                print(f"{dag_id}: {run['state']} ({run['run_type']})", file=sys.stderr, flush=True)
+                say(f"{dag_id}: {run['state']} ({run['run_type']})")
             # Every collection has updated its assets; one evaluation over all of it (asset-triggered runs
             # may have started before the last collection ended).
             evaluation = airflow.wait_run("control_evaluation", airflow.trigger("control_evaluation"))
-            print(f"control_evaluation: {evaluation['state']}", file=sys.stderr, flush=True)
+            say(f"control_evaluation: {evaluation['state']}")
             _people(store_url)
             env = {**os.environ, "EVIDENCE_STORE_URL": store_url}
             subprocess.run([str(BIN / "evidence"), "posture"], env=env, check=False)
+            say("posture printed")
             verified = subprocess.run([str(BIN / "evidence"), "verify"], env=env, check=False)
             bundled = _bundle(store_dir, env)
-            print(f"\nposture in {time.monotonic() - started:.0f} s", file=sys.stderr)
+            say("store verified, auditor bundle written and verified")
             print(
                 f"UI: {airflow.url}  (login admin / {airflow.passwords['admin']}; "
                 f"auditor / {airflow.passwords['auditor']})",
