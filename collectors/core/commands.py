@@ -121,19 +121,31 @@ def check_rows(resource: str, outcome: Outcome | None, passed: str) -> list[Row]
     return [{**base, "status": "fail", "reason": message, "check_ok": False, "message": message}]
 
 
-def stop_group(process: subprocess.Popen[Any] | None, grace: float = 10) -> None:
-    """End a server started in a session of its own (``start_new_session=True``) with everything it
-    spawned: SIGTERM to its process group, SIGKILL after ``grace`` seconds; its stderr pipe closed."""
+def stop_process(process: subprocess.Popen[Any] | None, grace: float = 10, *, group: bool = False) -> None:
+    """End a server this process started: SIGTERM, SIGKILL after ``grace`` seconds; its stderr pipe
+    closed. ``group``: it was started in a session of its own (``start_new_session=True``), and the
+    signals go to its whole process group, so whatever it spawned ends with it."""
     if process is None:
         return
     if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+        _signal(process, signal.SIGTERM, group)
         try:
             process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            _signal(process, signal.SIGKILL, group)
             process.wait(timeout=10)
     if process.stderr is not None:
         process.stderr.close()
+
+
+def stop_group(process: subprocess.Popen[Any] | None, grace: float = 10) -> None:
+    """:func:`stop_process` for a server started in a session of its own, with everything it spawned."""
+    stop_process(process, grace, group=True)
+
+
+def _signal(process: subprocess.Popen[Any], signum: int, group: bool) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if group:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)

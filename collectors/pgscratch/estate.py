@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from collectors.core.commands import stop_process
 from collectors.pgscratch import (
     SERVER_USER,
     ScratchCluster,
@@ -199,12 +200,4 @@ def pgbouncer(
                 time.sleep(0.05)
         yield port
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stderr:
-            process.stderr.close()
+        stop_process(process)

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from collectors.core.commands import stop_process
 from evidence.family import DemoEstate
 
 COLLECTOR_USER = "evidence-collector"
@@ -97,15 +98,7 @@ class RedisProcess:
         raise RuntimeError(f"redis-server did not listen on {self.address} within 10 s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process is not None and self.process.stderr:
-            self.process.stderr.close()
+        stop_process(self.process)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> RedisProcess:

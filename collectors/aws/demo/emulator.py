@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from collectors.core.commands import stop_process
 from evidence.errors import ConfigError
 
 
@@ -63,14 +64,8 @@ class MotoServer:
         urllib.request.urlopen(req, timeout=10).close()  # noqa: S310 (our own http URL)
 
     def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=10)
-            self._proc = None
+        stop_process(self._proc)
+        self._proc = None
 
     def __enter__(self) -> MotoServer:
         return self.start()
