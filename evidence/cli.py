@@ -907,17 +907,12 @@ def demo(
 
     from evidence import registry
     from evidence.attestation import accept_risk, attest
+    from evidence.family import start_demos
 
     chosen = [registry.family(n) for n in family] if family else list(registry.families().values())
     results: list[Any] = []
     with ExitStack() as stack, _store() as store:
-        for fam in chosen:
-            estate_cm = fam.demo()
-            if estate_cm is None:
-                continue
-            err.print(f"{fam.title}: starting the demo source...", markup=False)
-            estate = stack.enter_context(estate_cm)
-            err.print(f"{fam.title}: {estate.description}", markup=False)
+        for fam, estate in start_demos(stack, chosen, lambda line: err.print(line, markup=False)):
             config = fam.configure(fam.connection.resolve(estate.settings, environ={}))
             with err.status(f"collecting {fam.title} evidence (schema + GX checks on every payload)..."):
                 for batch in fam.collect(config, _context(f"demo-{fam.name}")):

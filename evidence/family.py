@@ -22,8 +22,9 @@ bounded fan-out, is ``collectors.core``; the core library never imports it, nor 
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -269,3 +270,41 @@ class FamilyError(EvidenceError):
 class EventRejected(EvidenceError):
     """An event that cannot start a collection: malformed, or naming an unknown family, type or
     resource. It is recorded and rejected, never a crash."""
+
+
+def start_demos(
+    stack: ExitStack, families: Sequence[CollectorFamily], say: Callable[[str], None]
+) -> list[tuple[CollectorFamily, DemoEstate]]:
+    """Start the families' demo sources side by side (they are independent: an emulator, scratch
+    clusters, local servers) and register each one's stop on ``stack``, so all that started are stopped,
+    also when another failed to start (its error is raised once every start has ended). Families
+    without a demo are left out. Returns (family, estate) in the order given."""
+    chosen = [(family, cm) for family in families if (cm := family.demo()) is not None]
+    say(f"starting {len(chosen)} demo sources: " + ", ".join(f.title for f, _ in chosen))
+    failures: list[BaseException] = []
+    running: dict[str, DemoEstate] = {}
+    started: dict[Future[DemoEstate], tuple[CollectorFamily, AbstractContextManager[DemoEstate]]] = {}
+    registered: set[Future[DemoEstate]] = set()
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, len(chosen)), thread_name_prefix="demo") as pool:
+            started = {pool.submit(cm.__enter__): (family, cm) for family, cm in chosen}
+            for future in as_completed(started):
+                family, cm = started[future]
+                try:
+                    estate = future.result()
+                except BaseException as exc:  # noqa: BLE001 - raised below, once every start has ended
+                    failures.append(exc)
+                    say(f"{family.title}: the demo source did not start: {exc}")
+                    continue
+                stack.push(cm.__exit__)
+                registered.add(future)
+                running[family.name] = estate
+                say(f"{family.title}: {estate.description}")
+    finally:
+        # Interrupted while waiting (Ctrl-C): the pool has let every start end; stop those that did.
+        for future, (_family, cm) in started.items():
+            if future not in registered and not future.cancelled() and future.exception() is None:
+                stack.push(cm.__exit__)
+    if failures:
+        raise failures[0]
+    return [(family, running[family.name]) for family, _ in chosen]

@@ -28,7 +28,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -397,49 +396,20 @@ def _tail(path: Path, lines: int = 15) -> str:
 def demo_estates(
     names: Sequence[str] | None, say: Callable[[str], None] | None = None
 ) -> Iterator[dict[str, str]]:
-    """Every chosen family's demo source, as Airflow connections (``AIRFLOW_CONN_<ID>``). The sources
-    are independent (an emulator, scratch clusters, local servers): they start side by side, and all
-    that started are stopped on leaving, also when another one failed to start."""
+    """Every chosen family's demo source, started side by side, as Airflow connections
+    (``AIRFLOW_CONN_<ID>``); all stopped on leaving."""
     from evidence import registry
+    from evidence.family import start_demos
 
-    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
-    chosen = [
-        (family, cm)
-        for family in registry.families().values()
-        if not names or family.name in names
-        if (cm := family.demo()) is not None
-    ]
-    env: dict[str, str] = {}
+    families = [f for f in registry.families().values() if not names or f.name in names]
     with contextlib.ExitStack() as stack:
-        say(f"starting {len(chosen)} demo sources: " + ", ".join(f.title for f, _ in chosen))
-        failures: list[BaseException] = []
-        started: dict[Future[Any], tuple[Any, Any]] = {}
-        registered: set[Future[Any]] = set()
-        try:
-            with ThreadPoolExecutor(max_workers=max(1, len(chosen)), thread_name_prefix="demo") as pool:
-                started = {pool.submit(cm.__enter__): (family, cm) for family, cm in chosen}
-                for future in as_completed(started):
-                    family, cm = started[future]
-                    try:
-                        estate = future.result()
-                    except BaseException as exc:  # noqa: BLE001 - raised below, once every start has ended
-                        failures.append(exc)
-                        say(f"{family.title}: the demo source did not start: {exc}")
-                        continue
-                    stack.push(cm.__exit__)
-                    registered.add(future)
-                    say(f"{family.title}: {estate.description}")
-                    env[f"AIRFLOW_CONN_{family.connection.default_conn_id.upper()}"] = _demo_connection(
-                        family, estate.settings
-                    )
-        finally:
-            # Interrupted while waiting (Ctrl-C): the pool has let every start end; stop those that did.
-            for future, (_family, cm) in started.items():
-                if future not in registered and not future.cancelled() and future.exception() is None:
-                    stack.push(cm.__exit__)
-        if failures:
-            raise failures[0]
-        yield env
+        running = start_demos(stack, families, say or (lambda line: print(line, file=sys.stderr, flush=True)))
+        yield {
+            f"AIRFLOW_CONN_{family.connection.default_conn_id.upper()}": _demo_connection(
+                family, estate.settings
+            )
+            for family, estate in running
+        }
 
 
 def _demo_connection(family: Any, settings: Mapping[str, Any]) -> str:
