@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -257,9 +258,17 @@ class LocalAirflow:
             with contextlib.suppress(AirflowError, ValueError):
                 health = self.request("GET", "/api/v2/monitor/health", auth=False, attempts=1)
                 if health.get("metadatabase", {}).get("status") == "healthy":
+                    # The API server builds its execution API (the one tasks talk to) on the first
+                    # request: 4-8 s here, which the first tasks would otherwise wait out, all at once.
+                    # Asked for now, in the background, while the DAG processor parses the DAGs.
+                    threading.Thread(target=self._warm_execution_api, daemon=True).start()
                     return
             time.sleep(1)
         raise AirflowError(f"the API server did not become healthy in {timeout:.0f} s")
+
+    def _warm_execution_api(self) -> None:
+        with contextlib.suppress(AirflowError, ValueError):
+            self.request("GET", "/execution/health", auth=False, attempts=1)
 
     def login(self, user: str = "admin") -> str:
         body = self.request(
