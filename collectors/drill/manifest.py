@@ -23,6 +23,7 @@ one row per table, with its status.
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -108,8 +109,12 @@ def take(conninfo: dict[str, Any], databases: list[str] | None = None, checksum:
 
 
 def write(manifest: Manifest, path: Path) -> None:
+    """Written aside and renamed: a drill reading it meanwhile sees the old manifest or the new one,
+    never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    partial.replace(path)
 
 
 def read(path: Path) -> Manifest:

@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from evidence.errors import EvidenceError
 
 SERVER_USER = "postgres"
 OWNER_FILE = "owner.json"
+# A scratch folder without a readable owner file is reaped only once it is this old (seconds).
+UNOWNED_GRACE_SECONDS = 600
 
 
 class ScratchError(EvidenceError):
@@ -170,7 +173,11 @@ class ScratchCluster:
             "created": time.time(),
             "keep": self.keep,
         }
-        (self.folder / OWNER_FILE).write_text(json.dumps(owner))
+        # Written aside and renamed: a reaper (another thread or process) never reads half a file and
+        # takes a live cluster for a killed run's leftover.
+        partial = self.folder / f".{OWNER_FILE}.{os.getpid()}.{threading.get_ident()}"
+        partial.write_text(json.dumps(owner))
+        partial.replace(self.folder / OWNER_FILE)
 
     def mark_kept(self) -> None:
         self.keep = True
@@ -342,12 +349,17 @@ def reap(root: Path | None = None) -> list[str]:
     base = root or scratch_root()
     removed = []
     for folder in sorted(base.iterdir()) if base.exists() else []:
-        owner_file = folder / OWNER_FILE
-        if not folder.is_dir() or not owner_file.exists():
+        if not folder.is_dir():
             continue
         try:
-            owner = json.loads(owner_file.read_text())
+            owner = json.loads((folder / OWNER_FILE).read_text())
+            if not isinstance(owner, dict):
+                raise ValueError("not an object")
         except (OSError, ValueError):
+            # No readable owner file: a folder being made right now (mkdtemp, then the owner file),
+            # or what a run killed in between left. Only the latter is old.
+            if _age(folder) < UNOWNED_GRACE_SECONDS:
+                continue
             owner = {}
         if owner.get("keep"):
             continue
@@ -357,6 +369,13 @@ def reap(root: Path | None = None) -> list[str]:
         cluster.destroy()
         removed.append(str(folder))
     return removed
+
+
+def _age(folder: Path) -> float:
+    try:
+        return time.time() - folder.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def leftovers(prefix: str = "drill-", root: Path | None = None) -> list[str]:
