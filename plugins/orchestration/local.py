@@ -57,7 +57,9 @@ def connection_uri(conn_type: str, extra: Mapping[str, Any], **fields: Any) -> s
 
 
 class AirflowError(RuntimeError):
-    pass
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the REST API's HTTP status, when it answered
 
 
 @dataclass
@@ -295,29 +297,28 @@ class LocalAirflow:
         but POST is; a POST is retried only when the caller says it may be (``attempts``)."""
         data = json.dumps(body).encode() if body is not None else None
         tries = attempts if attempts is not None else (1 if method == "POST" else TRANSIENT_ATTEMPTS)
-        for attempt in range(1, tries + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310 - http://127.0.0.1
             req.add_header("Content-Type", "application/json")
             if auth:
                 if token is None:
                     self._token = self._token or self.login()
                 req.add_header("Authorization", f"Bearer {token or self._token}")
+            status: int | None = None
             try:
                 with urllib.request.urlopen(req, timeout=60) as response:  # noqa: S310 - loopback only
                     raw = response.read()
             except urllib.error.HTTPError as exc:
-                detail = exc.read()[:500]
-                if exc.code >= 500 and attempt < tries:
-                    time.sleep(min(0.5 * 2**attempt, 8))
-                    continue
-                raise AirflowError(f"{method} {path}: HTTP {exc.code}: {detail!r}") from None
+                status, failure = exc.code, f"HTTP {exc.code}: {exc.read()[:500]!r}"
             except OSError as exc:  # refused, reset, timed out
-                if attempt < tries:
-                    time.sleep(min(0.5 * 2**attempt, 8))
-                    continue
-                raise AirflowError(f"{method} {path}: {exc}") from None
-            return json.loads(raw) if raw else {}
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+                failure = str(exc)
+            else:
+                return json.loads(raw) if raw else {}
+            if attempt >= tries or (status is not None and status < 500):
+                raise AirflowError(f"{method} {path}: {failure}", status) from None
+            time.sleep(min(0.5 * 2**attempt, 8))
 
     def wait_for_dags(self, dag_ids: Sequence[str], timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
@@ -345,7 +346,7 @@ class LocalAirflow:
         try:
             run = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body, attempts=TRANSIENT_ATTEMPTS)
         except AirflowError as exc:
-            if "HTTP 409" in str(exc) and self._run_exists(dag_id, run_id):
+            if exc.status == 409 and self._run_exists(dag_id, run_id):
                 return run_id
             raise
         return str(run["dag_run_id"])
