@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from evidence.canonical import utc_iso, utcnow
 from evidence.errors import ConfigError
+from evidence.files import write_atomic
 from evidence.keychain import KeyChain
 from evidence.note import Checkpoint, NoteError, SignedNote, VerifierKey, verify_note
 from evidence.signing import Verifier
@@ -126,10 +126,7 @@ class KnownStores:
         path = self._path(url)
         try:
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
-            with os.fdopen(fd, "w") as handle:
-                json.dump(record.__dict__, handle, indent=2)
-            Path(tmp).replace(path)
+            write_atomic(path, json.dumps(record.__dict__, indent=2))
         except OSError as exc:
             raise ConfigError(
                 f"cannot remember the checkpoint in {self.folder}: {exc.strerror or exc}"

@@ -17,8 +17,6 @@ import base64
 import binascii
 import hashlib
 import json
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -27,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from evidence.errors import VerificationError
+from evidence.files import write_atomic
 from evidence.merkle import verify_consistency
 from evidence.note import (
     ALG_COSIGNATURE_V1,
@@ -73,20 +72,13 @@ class Witness:
 
     def _persist(self, checkpoint: Checkpoint, note_text: str) -> None:
         path = self._path(checkpoint.origin)
-        fd, tmp = tempfile.mkstemp(dir=self.state, prefix=".tmp-")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(
-                {
-                    "origin": checkpoint.origin,
-                    "size": checkpoint.size,
-                    "root": base64.b64encode(checkpoint.root).decode(),
-                    "checkpoint": note_text,
-                },
-                handle,
-            )
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
+        state = {
+            "origin": checkpoint.origin,
+            "size": checkpoint.size,
+            "root": base64.b64encode(checkpoint.root).decode(),
+            "checkpoint": note_text,
+        }
+        write_atomic(path, json.dumps(state), fsync=True)
 
     def add_checkpoint(self, body: str) -> Outcome:
         head, sep, rest = body.partition("\n\n")

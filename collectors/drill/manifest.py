@@ -23,10 +23,11 @@ one row per table, with its status.
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from evidence.files import write_atomic
 
 Manifest = dict[str, Any]
 
@@ -112,9 +113,7 @@ def write(manifest: Manifest, path: Path) -> None:
     """Written aside and renamed: a drill reading it meanwhile sees the old manifest or the new one,
     never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    partial.replace(path)
+    write_atomic(path, json.dumps(manifest, indent=1, sort_keys=True), mode=0o644)
 
 
 def read(path: Path) -> Manifest:

@@ -25,7 +25,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.errors import EvidenceError
+from evidence.files import write_atomic
 
 SERVER_USER = "postgres"
 OWNER_FILE = "owner.json"
@@ -173,11 +173,9 @@ class ScratchCluster:
             "created": time.time(),
             "keep": self.keep,
         }
-        # Written aside and renamed: a reaper (another thread or process) never reads half a file and
-        # takes a live cluster for a killed run's leftover.
-        partial = self.folder / f".{OWNER_FILE}.{os.getpid()}.{threading.get_ident()}"
-        partial.write_text(json.dumps(owner))
-        partial.replace(self.folder / OWNER_FILE)
+        # Atomically: a reaper (another thread or process) never reads half a file and takes a live
+        # cluster for a killed run's leftover.
+        write_atomic(self.folder / OWNER_FILE, json.dumps(owner), mode=0o644)
 
     def mark_kept(self) -> None:
         self.keep = True

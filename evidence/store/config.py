@@ -29,7 +29,6 @@ After each append the new checkpoint goes to the witnesses (``EVIDENCE_WITNESSES
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +38,7 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 
 from evidence.errors import ConfigError, SigningError, StoreError
+from evidence.files import write_atomic
 from evidence.signing import SIGNING_KEY_ENV, BaseSigner, Signer, load_or_create_signer
 from evidence.store.blobs import BLOB_URL_ENV, open_blob_store, private_dirs
 from evidence.store.store import ORIGIN_ENV, EvidenceStore
@@ -206,14 +206,9 @@ def _embedded_signer(folder: Path, *, create: bool) -> Signer | None:
         raise ConfigError(str(exc)) from exc
     public_path = folder / PUBLIC_KEY_FILE
     if not public_path.exists():
-        tmp = public_path.with_name(f".{public_path.name}.{os.getpid()}.tmp")
         try:
-            tmp.write_bytes(signer.public_pem())
-            tmp.chmod(0o644)
-            tmp.replace(public_path)
+            write_atomic(public_path, signer.public_pem(), mode=0o644)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             raise ConfigError(f"cannot write public key {public_path}: {exc.strerror or exc}") from exc
     return signer
 

@@ -189,11 +189,11 @@ class LocalAirflow:
         if result.returncode != 0:
             raise AirflowError(f"airflow db migrate failed: {result.stderr[-2000:]}")
         if self.metadata_url is None and not template.exists():
-            # written aside and renamed: deployments starting side by side never copy half a file
+            from evidence.files import write_atomic
+
+            # atomically: deployments starting side by side never copy half a file
             template.parent.mkdir(parents=True, exist_ok=True)
-            partial = template.with_name(f"{template.name}.{os.getpid()}.tmp")
-            shutil.copy(target, partial)
-            partial.replace(template)
+            write_atomic(template, target.read_bytes(), mode=0o644)
 
     def _spawn(self, name: str, args: Sequence[str], env: Mapping[str, str]) -> None:
         log = (self.home / "logs").joinpath(f"{name}.log")
