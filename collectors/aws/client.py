@@ -28,26 +28,6 @@ from evidence.registry import ApiPermission
 if TYPE_CHECKING:
     import boto3
 
-ACCESS_DENIED_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AccessDeniedException",
-        "UnauthorizedOperation",
-        "AuthorizationError",
-        "UnauthorizedAccess",
-        "Forbidden",
-        "403",
-        "AllAccessDisabled",
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "SignatureDoesNotMatch",
-        "InvalidAccessKeyId",
-        "MissingAuthenticationToken",
-        "OptInRequired",
-    }
-)
 # Access denied because the credentials are bad, not because a policy lacks an action: such an error
 # names no permission (adding one to a policy would not help).
 CREDENTIAL_CODES = frozenset(
@@ -60,6 +40,22 @@ CREDENTIAL_CODES = frozenset(
         "InvalidAccessKeyId",
         "MissingAuthenticationToken",
     }
+)
+ACCESS_DENIED_CODES = (
+    frozenset(
+        {
+            "AccessDenied",
+            "AccessDeniedException",
+            "UnauthorizedOperation",
+            "AuthorizationError",
+            "UnauthorizedAccess",
+            "Forbidden",
+            "403",
+            "AllAccessDisabled",
+            "OptInRequired",
+        }
+    )
+    | CREDENTIAL_CODES
 )
 THROTTLING_CODES = frozenset(
     {
