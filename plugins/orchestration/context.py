@@ -14,9 +14,27 @@ def airflow_version() -> str:
     return f"airflow {__version__}"
 
 
+IN_PROCESS = "in-process (dags test)"
+
+
+def in_process() -> bool:
+    """Whether this task runs inside ``airflow dags test`` (``dag.test()``): in the calling process,
+    one task after another, with no executor and the execution API served in-process."""
+    try:
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.supervisor import InProcessSupervisorComms
+    except ImportError:  # not inside an Airflow task
+        return False
+    return isinstance(getattr(task_runner, "SUPERVISOR_COMMS", None), InProcessSupervisorComms)
+
+
 def executor_name() -> str:
-    """The executor this deployment runs tasks with, as configured (e.g. ``CeleryExecutor``)."""
+    """The executor that runs this task: the one configured (e.g. ``CeleryExecutor``), or
+    :data:`IN_PROCESS` under ``airflow dags test``, which runs tasks itself whatever is configured."""
     from airflow.configuration import conf
+
+    if in_process():
+        return IN_PROCESS
 
     configured = conf.get("core", "executor", fallback="") or "unknown"
     # "LocalExecutor", "CeleryExecutor", a module path, or a comma-separated list: the first is the default.

@@ -230,8 +230,12 @@ def family_dag(
     def family_evidence() -> None:
         @task(task_id="plan")
         def plan(**context: Any) -> list[dict[str, Any]]:
-            # a family that runs one unit at a time on a host (drills) gets one task, the others a few
-            batches = max_active_tis if family.parallel_units > 1 else 1
+            # A family that runs one unit at a time on a host (drills) gets one task, the others a few;
+            # and one under `airflow dags test`, which runs mapped tasks one after another in its own
+            # process: there one task collecting every unit on the family's pool is the CLI's run.
+            from plugins.orchestration.context import in_process
+
+            batches = max_active_tis if family.parallel_units > 1 and not in_process() else 1
             return batch_units(plan_units(family_name, context["params"]), batches)
 
         @task(
