@@ -20,7 +20,7 @@ import time
 
 from collectors import pgscratch as scratch
 from collectors.drill.family import run_restore_drill
-from collectors.drill.restore import _wait_writable
+from collectors.drill.restore import serve, start_empty
 from collectors.drill.sources import backup_source
 from evidence.records import RunContext
 from tests.support.pgscratch import estate
@@ -34,25 +34,11 @@ def bare(settings: dict[str, object], source: str) -> float:
     began = time.monotonic()
     try:
         src.restore(located, cluster)
-        if not src.physical:
-            scratch.run(
-                [
-                    scratch.tool("initdb"),
-                    "-D",
-                    str(cluster.datadir),
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "--no-sync",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                ]
-            )
-        cluster.configure()
-        cluster.start()
-        _wait_writable(cluster)
-        if not src.physical:
+        if src.physical:
+            cluster.configure()
+            serve(cluster)
+        else:
+            start_empty(cluster)  # one step after the other, as by hand (the drill overlaps the two)
             src.load(located, cluster)
         return time.monotonic() - began
     finally:

@@ -13,7 +13,8 @@ The same function serves the CLI (``evidence drill restore``), the DR drill DAG 
   check after ``restore``, and runs ``pgbackrest verify`` only to name the bad file of a failed restore
   (``verify_repository`` runs it always, alongside);
 - ``restore``: into a new scratch cluster's data directory (or fetch the dumps);
-- ``start``: the cluster on a free loopback port, recovery to the backup's consistent point;
+- ``start``: the cluster on a free loopback port, recovery to the backup's consistent point; for a
+  dump, a new empty cluster, made and started alongside ``restore`` (it needs nothing the dump holds);
 - ``load`` (dumps only): ``pg_restore`` into the started cluster;
 - ``verify_data``: per-table row counts and checksums against the manifest (``manifest.py``);
 - ``check_sql``: the caller's SQL checks (each must return true);
@@ -101,9 +102,11 @@ class StepLog:
             step.seconds = time.monotonic() - began
 
     @contextmanager
-    def alongside(self, name: str, work: Callable[[], str]) -> Iterator[Step]:
-        """Run ``work`` (a step whose detail it returns) on a thread while the block runs; on leaving,
-        wait for it and raise its failure, which wins over the block's own."""
+    def alongside(
+        self, name: str, work: Callable[[], str], beside: str = "the restore and its checks"
+    ) -> Iterator[Step]:
+        """Run ``work`` (a step whose detail it returns) on a thread while the block (``beside``) runs;
+        on leaving, wait for it and raise its failure, which wins over the block's own."""
         step = Step(name, datetime.now(UTC))
         began = time.monotonic()
         self.steps.append(step)
@@ -120,7 +123,7 @@ class StepLog:
                 yield step
             finally:
                 try:
-                    step.detail = future.result() + " (alongside the restore and its checks)"
+                    step.detail = f"{future.result()} (alongside {beside})"
                 except BaseException as exc:
                     step.outcome = "failed"
                     step.detail = str(exc) or type(exc).__name__
@@ -214,6 +217,55 @@ def _wait_writable(cluster: ScratchCluster, timeout: float = 600) -> None:
         time.sleep(0.05)
 
 
+def _restore(
+    steps: StepLog, source: BackupSource, located: Located, cluster: ScratchCluster, checked: str | None
+) -> None:
+    """The ``restore`` step; where the restore checks the backup's files itself (``checked``), the
+    ``verify_backup`` step that records it."""
+    try:
+        with steps.step("restore") as step:
+            step.detail = source.restore(located, cluster)
+    except DrillStepFailed:
+        if checked:
+            # A restore stopped by a bad file may not say which one (a decompression error): the
+            # tool's verifier names it, and its verdict is the cause; a clean verdict leaves the
+            # restore's own failure standing.
+            with steps.step("verify_backup") as step:
+                step.detail = f"{source.verifier}: {source.verify(located)} (after the failed restore)"
+        raise
+    if checked:
+        with steps.step("verify_backup") as step:
+            step.detail = checked
+
+
+def serve(cluster: ScratchCluster) -> str:
+    """Start the configured cluster and wait until it takes writes (recovery done, promoted)."""
+    start_server(cluster)
+    _wait_writable(cluster)
+    return f"serving on 127.0.0.1:{cluster.port}"
+
+
+def start_empty(cluster: ScratchCluster) -> str:
+    """A new empty cluster for a dump to load into, serving."""
+    run(
+        [
+            tool("initdb"),
+            "-D",
+            str(cluster.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ],
+        timeout=120,
+    )
+    cluster.configure()
+    return "empty cluster made; " + serve(cluster)
+
+
 def run_drill(request: DrillRequest) -> DrillResult:
     """Run one restore drill; never raises for what a drill can find (it is in the result)."""
     steps = StepLog()
@@ -252,47 +304,16 @@ def run_drill(request: DrillRequest) -> DrillResult:
                 verifying.enter_context(
                     steps.alongside("verify_backup", lambda: f"{source.verifier}: {source.verify(located)}")
                 )
-            cluster = new_cluster(f"drill-{request.source}", keep=request.keep)
-            try:
-                with steps.step("restore") as step:
-                    step.detail = source.restore(located, cluster)
-            except DrillStepFailed:
-                if checked_by_restore:
-                    # A restore stopped by a bad file may not say which one (a decompression error):
-                    # the tool's verifier names it, and its verdict is the cause; a clean verdict
-                    # leaves the restore's own failure standing.
-                    with steps.step("verify_backup") as step:
-                        step.detail = (
-                            f"{source.verifier}: {source.verify(located)} (after the failed restore)"
-                        )
-                raise
-            if checked_by_restore:
-                with steps.step("verify_backup") as step:
-                    step.detail = checked_by_restore
-            with steps.step("start") as step:
-                if source.physical:
+            cluster = made = new_cluster(f"drill-{request.source}", keep=request.keep)
+            if source.physical:
+                _restore(steps, source, located, cluster, checked_by_restore)
+                with steps.step("start") as step:
                     cluster.configure()
-                else:
-                    run(
-                        [
-                            tool("initdb"),
-                            "-D",
-                            str(cluster.datadir),
-                            "-U",
-                            "postgres",
-                            "--auth=trust",
-                            "--no-sync",
-                            "-E",
-                            "UTF8",
-                            "--locale=C",
-                        ],
-                        timeout=120,
-                    )
-                    cluster.configure()
-                start_server(cluster)
-                _wait_writable(cluster)
-                step.detail = f"serving on 127.0.0.1:{cluster.port}"
-            if not source.physical:
+                    step.detail = serve(cluster)
+            else:
+                # A dump loads into an empty cluster: it is made and started while the dump is fetched.
+                with steps.alongside("start", lambda: start_empty(made), beside="the restore"):
+                    _restore(steps, source, located, cluster, checked_by_restore)
                 with steps.step("load") as step:
                     step.detail = source.load(located, cluster)
             with steps.step("verify_data") as step:

@@ -92,7 +92,11 @@ def test_pgbackrest_drill_can_verify_the_whole_repository(pg_estate: Estate) -> 
 def test_restic_drill_passes(pg_estate: Estate) -> None:
     record, payload = drill(pg_estate, source="restic")
     assert record.draft.status == "pass", record.draft.reason
-    assert "load" in [s["name"] for s in payload["steps"]]
+    names = [s["name"] for s in payload["steps"]]
+    assert names.index("load") > names.index("restore") > names.index("start")
+    # the empty cluster the dump loads into was made and started while the dump was fetched
+    start = next(s for s in payload["steps"] if s["name"] == "start")
+    assert start["outcome"] == "ok" and start["detail"].endswith("(alongside the restore)")
     assert payload["rows_checked"] == 1500
 
 
@@ -228,6 +232,34 @@ def test_empty_restic_repository_fails(pg_estate: Estate) -> None:
         shutil.rmtree(empty.parent, ignore_errors=True)
     assert record.draft.status == "fail"
     assert "has no snapshots" in record.draft.reason
+
+
+def test_a_restic_snapshot_without_a_dump_fails_and_stops_the_cluster_made_beside_it(
+    pg_estate: Estate,
+) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="drill-restic-nodump-"))
+    try:
+        env = {**os.environ, "RESTIC_PASSWORD_FILE": str(pg_estate.restic_password_file)}
+        repo, files = folder / "repo", folder / "dumps"
+        files.mkdir()
+        (files / "notes.txt").write_text("not a database dump\n")
+        subprocess.run(["restic", "-q", "-r", str(repo), "init"], check=True, env=env, capture_output=True)
+        subprocess.run(
+            ["restic", "-q", "-r", str(repo), "backup", "--tag", "evidence-dump", str(files)],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+        record, payload = drill(pg_estate, source="restic", restic_repository=str(repo))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert record.draft.status == "fail"
+    assert record.draft.reason.startswith("restore failed: snapshot"), record.draft.reason
+    assert "holds no database dump" in record.draft.reason
+    outcomes = {s["name"]: s["outcome"] for s in payload["steps"]}
+    assert outcomes["start"] == "ok" and outcomes["restore"] == "failed" and outcomes["cleanup"] == "ok"
+    port = int(next(s for s in payload["steps"] if s["name"] == "start")["detail"].split(":")[-1].split()[0])
+    assert port_free(port)  # the cluster started beside the restore was stopped with it
 
 
 def test_a_source_without_its_settings_is_an_error_not_a_fail(pg_estate: Estate) -> None:
