@@ -40,8 +40,8 @@ from typing import Any
 
 from collectors.drill import manifest as manifests
 from collectors.drill.restore import StepLog, missed_targets, seal_drill_record, timing_fields
-from collectors.drill.sources import DrillStepFailed, start_server
-from collectors.pgscratch import ScratchCluster, ScratchError, initdb, new_cluster, reap, run, tool
+from collectors.drill.sources import DrillStepFailed, call_tool, start_server
+from collectors.pgscratch import ScratchCluster, ScratchError, initdb, new_cluster, reap, tool
 from evidence.canonical import utc_iso
 from evidence.errors import ConfigError, EvidenceError
 from evidence.records import (
@@ -137,16 +137,7 @@ class Pair:
         self.calls: list[ApiCall] = []
 
     def call(self, operation: str, argv: list[str], **kwargs: Any) -> str:
-        params = {"argv": " ".join(argv[1:])[:256]}
-        try:
-            out = run(argv, **kwargs)
-        except ScratchError as exc:
-            self.calls.append(
-                ApiCall(service="postgres", operation=operation, params=params, error_code="exit")
-            )
-            raise DrillStepFailed(str(exc)) from exc
-        self.calls.append(ApiCall(service="postgres", operation=operation, params=params))
-        return out
+        return call_tool(self.calls, "postgres", operation, argv, **kwargs)
 
     def build_primary(self) -> str:
         self.primary = initdb(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from collectors.drill import manifest as manifests
-from collectors.pgscratch import ScratchCluster, ScratchError, give_to_server_user, run, tool
+from collectors.pgscratch import ScratchCluster, ScratchError, ToolNotFound, give_to_server_user, run, tool
 from evidence.errors import ConfigError, EvidenceError
 from evidence.records import ApiCall
 
@@ -36,8 +36,27 @@ def start_server(cluster: ScratchCluster) -> None:
     """Start a drill's scratch server; one that will not start fails the step with its log's tail."""
     try:
         cluster.start()
+    except ToolNotFound:
+        raise
     except ScratchError as exc:
         raise DrillStepFailed(f"{exc}; server log: {cluster.log_tail()}") from exc
+
+
+def call_tool(calls: list[ApiCall], service: str, operation: str, argv: list[str], **kwargs: Any) -> str:
+    """Run one tool command of a drill, logged in ``calls`` (parameters without secrets). A tool that
+    fails is the drill's finding (:class:`DrillStepFailed`: the drill fails, naming it); a tool that is
+    not installed is not (:class:`ToolNotFound` propagates: the drill could not be run, an error)."""
+    params = {"argv": " ".join(a for a in argv[1:] if "password" not in a.lower())[:256]}
+    try:
+        out = run(argv, **kwargs)
+    except ToolNotFound:
+        calls.append(ApiCall(service=service, operation=operation, params=params, error_code="ToolNotFound"))
+        raise
+    except ScratchError as exc:
+        calls.append(ApiCall(service=service, operation=operation, params=params, error_code="exit"))
+        raise DrillStepFailed(str(exc)) from exc
+    calls.append(ApiCall(service=service, operation=operation, params=params))
+    return out
 
 
 @dataclass
@@ -69,17 +88,8 @@ class BackupSource:
         self.calls: list[ApiCall] = []
 
     def call(self, operation: str, argv: list[str], *, as_server: bool = True, **kwargs: Any) -> str:
-        """Run one tool command, logged as a call (parameters without secrets)."""
-        params = {"argv": " ".join(a for a in argv[1:] if "password" not in a.lower())[:256]}
-        try:
-            out = run(argv, as_server=as_server, **kwargs)
-        except ScratchError as exc:
-            self.calls.append(
-                ApiCall(service=self.kind, operation=operation, params=params, error_code="exit")
-            )
-            raise DrillStepFailed(str(exc)) from exc
-        self.calls.append(ApiCall(service=self.kind, operation=operation, params=params))
-        return out
+        """Run one tool command, logged as a call (see :func:`call_tool`)."""
+        return call_tool(self.calls, self.kind, operation, argv, as_server=as_server, **kwargs)
 
     def target(self) -> dict[str, str]:
         raise NotImplementedError

@@ -44,6 +44,11 @@ class ScratchError(EvidenceError):
     """A scratch cluster could not be created, started or reached; the message names the step."""
 
 
+class ToolNotFound(ScratchError):
+    """A tool a step runs is not installed on this host: the step could not be run at all (an error
+    of the host, never a finding about the backup or the cluster)."""
+
+
 def scratch_root() -> Path:
     root = Path(os.environ.get("EVIDENCE_SCRATCH_ROOT") or Path(tempfile.gettempdir()) / "evidence-scratch")
     root.mkdir(parents=True, exist_ok=True)
@@ -102,7 +107,12 @@ def run(
     argv: Sequence[str], *, timeout: float = 600, check: bool = True, as_server: bool = True, **kwargs: Any
 ) -> str:
     """Run a tool (as the server user when root, unless ``as_server`` is false); its stderr becomes the
-    error's message."""
+    error's message. A tool that is not installed is :class:`ToolNotFound` (checked here: run through
+    ``runuser`` it would only be an exit status)."""
+    if shutil.which(argv[0], path=(kwargs.get("env") or os.environ).get("PATH")) is None:
+        raise ToolNotFound(
+            f"{Path(argv[0]).name} is not installed on this host (not on PATH or not executable)"
+        )
     try:
         done = subprocess.run(
             as_server_user(argv) if as_server else list(argv),

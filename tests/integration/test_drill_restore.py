@@ -262,6 +262,18 @@ def test_a_restic_snapshot_without_a_dump_fails_and_stops_the_cluster_made_besid
     assert port_free(port)  # the cluster started beside the restore was stopped with it
 
 
+@pytest.mark.parametrize("source", ["restic", "pgbackrest"])
+def test_a_drill_whose_tool_is_not_installed_is_an_error_not_a_fail(
+    pg_estate: Estate, source: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a host without the backup tool
+    record, payload = drill(pg_estate, source=source)
+    assert record.draft.status == "error", record.draft.reason
+    assert f"{source} is not installed on this host" in record.draft.reason
+    assert payload["error"]["code"] == "ToolNotFound"
+    assert [(c.operation, c.error_code) for c in record.draft.provenance.api_calls][-1][1] == "ToolNotFound"
+
+
 def test_a_source_without_its_settings_is_an_error_not_a_fail(pg_estate: Estate) -> None:
     record = run_restore_drill({"source": "pgbackrest"}, RunContext(run_id="t"), run_gx=False)
     assert record.draft.status == "error"
