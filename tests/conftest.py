@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,26 @@ os.environ.update(
         "AWS_EC2_METADATA_DISABLED": "true",
     }
 )
+
+
+# Longest files first: each test file runs on one worker (--dist loadfile), and xdist would otherwise
+# hand out the files with the most tests first, leaving the few long Airflow and drill files to the
+# end, one worker busy for minutes and the other idle. scripts/test keeps this order
+# (--no-loadscope-reorder).
+SLOW_FIRST = ("e2e", "integration")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+
+    def rank(item: pytest.Item) -> int:
+        try:
+            top = item.path.relative_to(tests).parts[0]
+        except ValueError:
+            return len(SLOW_FIRST)
+        return SLOW_FIRST.index(top) if top in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: files stay in their order within each folder
 
 
 @pytest.fixture(scope="session")
