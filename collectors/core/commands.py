@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,13 @@ from collectors.core.outcomes import Failed, Found, Outcome
 from collectors.core.recording import CallRecorder, one_line
 from evidence.records import ApiCall, SourceError
 from evidence.registry import ApiPermission, Row
+
+
+def installed(program: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``program`` (a name looked up on the PATH it will run with, or a path) is there and
+    executable. Asked before running it: run as another user (``runuser``), a missing program is only
+    an exit status, and a file without the execute bit is not a ``FileNotFoundError``."""
+    return shutil.which(program, path=(os.environ if env is None else env).get("PATH")) is not None
 
 
 def as_user(argv: Sequence[str], user: str | None) -> list[str]:
@@ -43,6 +51,18 @@ class CommandRecorder(CallRecorder):
     ) -> Outcome:
         """Run one command; ``Found(stdout)`` on exit 0, else a ``Failed`` naming the exit."""
         shown = dict(params or {})
+        missing = Failed(
+            "unreachable",
+            SourceError(
+                code="ToolNotFound",
+                message=f"{Path(argv[0]).name} is not installed on this host",
+                operation=api.key,
+            ),
+        )
+        not_found = ApiCall(service=api.service, operation=api.operation, params=shown, error_code="NotFound")
+        if not installed(argv[0], env):
+            self.record(not_found)
+            return missing
         try:
             done = subprocess.run(
                 as_user(argv, user),
@@ -52,16 +72,9 @@ class CommandRecorder(CallRecorder):
                 env=dict(env) if env is not None else None,
                 check=False,
             )
-        except FileNotFoundError:
-            self.record(
-                ApiCall(service=api.service, operation=api.operation, params=shown, error_code="NotFound")
-            )
-            return Failed(
-                "unreachable",
-                SourceError(
-                    code="ToolNotFound", message=f"{Path(argv[0]).name} is not installed", operation=api.key
-                ),
-            )
+        except OSError:  # gone, or no longer runnable, since it was looked up
+            self.record(not_found)
+            return missing
         except subprocess.TimeoutExpired:
             self.record(
                 ApiCall(service=api.service, operation=api.operation, params=shown, error_code="Timeout")

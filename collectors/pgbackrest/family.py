@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from collectors.core import TargetUnavailable
-from collectors.core.commands import CommandRecorder
+from collectors.core.commands import CommandRecorder, installed
 from collectors.core.family import Family
 from evidence.errors import ConfigError
 from evidence.family import ConnectionSpec, DemoEstate, Setting, Unit
@@ -130,7 +129,7 @@ class PgBackRestFamily(Family[PgBackRestConfig]):
         self, opened: PgBackRestConfig, unit: Unit, recorder: Any
     ) -> tuple[PgBackRestConfig, dict[str, str]]:
         stanza = unit.scope_dict["stanza"]
-        if shutil.which("pgbackrest") is None:
+        if not installed("pgbackrest"):
             raise TargetUnavailable(
                 {"stanza": stanza},
                 SourceError(code="ToolNotFound", message="pgbackrest is not installed on this host"),

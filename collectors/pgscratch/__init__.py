@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collectors.core.commands import installed
 from evidence.errors import EvidenceError
 from evidence.files import write_atomic
 
@@ -109,7 +110,7 @@ def run(
     """Run a tool (as the server user when root, unless ``as_server`` is false); its stderr becomes the
     error's message. A tool that is not installed is :class:`ToolNotFound` (checked here: run through
     ``runuser`` it would only be an exit status)."""
-    if shutil.which(argv[0], path=(kwargs.get("env") or os.environ).get("PATH")) is None:
+    if not installed(argv[0], kwargs.get("env")):
         raise ToolNotFound(
             f"{Path(argv[0]).name} is not installed on this host (not on PATH or not executable)"
         )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from collectors.core import TargetUnavailable
-from collectors.core.commands import CommandRecorder
+from collectors.core.commands import CommandRecorder, installed
 from collectors.core.family import Family
 from evidence.errors import ConfigError
 from evidence.family import ConnectionSpec, DemoEstate, Setting, Unit
@@ -130,7 +129,7 @@ class ResticFamily(Family[ResticConfig]):
 
     def connect(self, opened: ResticConfig, unit: Unit, recorder: Any) -> tuple[ResticConfig, dict[str, str]]:
         repository = unit.scope_dict["repository"]
-        if shutil.which("restic") is None:
+        if not installed("restic"):
             raise TargetUnavailable(
                 {"repository": repository},
                 SourceError(code="ToolNotFound", message="restic is not installed on this host"),
