@@ -39,7 +39,7 @@ from typing import Any
 
 from collectors.drill import manifest as manifests
 from collectors.drill.sources import BackupSource, DrillStepFailed, Located, backup_source, start_server
-from collectors.pgscratch import ScratchCluster, ScratchError, new_cluster, reap, run, tool
+from collectors.pgscratch import ScratchCluster, ScratchError, new_cluster, reap
 from evidence.canonical import sha256_hex, utc_iso
 from evidence.errors import ConfigError, EvidenceError
 from evidence.pipeline import draft_record, idempotency_key
@@ -247,22 +247,7 @@ def serve(cluster: ScratchCluster) -> str:
 
 def start_empty(cluster: ScratchCluster) -> str:
     """A new empty cluster for a dump to load into, serving."""
-    run(
-        [
-            tool("initdb"),
-            "-D",
-            str(cluster.datadir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        ],
-        timeout=120,
-    )
-    cluster.configure()
+    cluster.init(checksums=False)
     return "empty cluster made; " + serve(cluster)
 
 

@@ -192,6 +192,27 @@ class ScratchCluster:
         self.keep = True
         self._write_owner()
 
+    def init(self, *, checksums: bool = True) -> None:
+        """``initdb`` an empty data directory (trust auth, UTF8, C locale; data checksums unless not
+        wanted), then :meth:`configure` it."""
+        run(
+            [
+                tool("initdb"),
+                "-D",
+                str(self.datadir),
+                "-U",
+                SERVER_USER,
+                "--auth=trust",
+                *(["--data-checksums"] if checksums else []),
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+            timeout=120,
+        )
+        self.configure()
+
     def configure(self, extra: dict[str, str] | None = None) -> None:
         """Loopback only, on our port and socket folder; no archiving unless asked (a restored
         cluster must never push WAL into the repository it came from)."""
@@ -314,23 +335,7 @@ def initdb(purpose: str, *, keep: bool = False, settings: dict[str, str] | None 
     """A new cluster, initialised (data checksums on) and configured, not started."""
     cluster = new_cluster(purpose, keep=keep, settings=settings)
     try:
-        run(
-            [
-                tool("initdb"),
-                "-D",
-                str(cluster.datadir),
-                "-U",
-                SERVER_USER,
-                "--auth=trust",
-                "--data-checksums",
-                "--no-sync",
-                "-E",
-                "UTF8",
-                "--locale=C",
-            ],
-            timeout=120,
-        )
-        cluster.configure()
+        cluster.init()
     except BaseException:
         cluster.destroy()
         raise
