@@ -51,19 +51,9 @@ class CommandRecorder(CallRecorder):
     ) -> Outcome:
         """Run one command; ``Found(stdout)`` on exit 0, else a ``Failed`` naming the exit."""
         shown = dict(params or {})
-        missing = Failed(
-            "unreachable",
-            SourceError(
-                code="ToolNotFound",
-                message=f"{Path(argv[0]).name} is not installed on this host",
-                operation=api.key,
-            ),
-        )
-        not_found = ApiCall(service=api.service, operation=api.operation, params=shown, error_code="NotFound")
-        if not installed(argv[0], env):
-            self.record(not_found)
-            return missing
         try:
+            if not installed(argv[0], env):
+                raise FileNotFoundError(argv[0])
             done = subprocess.run(
                 as_user(argv, user),
                 capture_output=True,
@@ -72,9 +62,18 @@ class CommandRecorder(CallRecorder):
                 env=dict(env) if env is not None else None,
                 check=False,
             )
-        except OSError:  # gone, or no longer runnable, since it was looked up
-            self.record(not_found)
-            return missing
+        except OSError:  # not installed, or not runnable
+            self.record(
+                ApiCall(service=api.service, operation=api.operation, params=shown, error_code="NotFound")
+            )
+            return Failed(
+                "unreachable",
+                SourceError(
+                    code="ToolNotFound",
+                    message=f"{Path(argv[0]).name} is not installed on this host",
+                    operation=api.key,
+                ),
+            )
         except subprocess.TimeoutExpired:
             self.record(
                 ApiCall(service=api.service, operation=api.operation, params=shown, error_code="Timeout")
